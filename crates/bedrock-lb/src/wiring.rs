@@ -1,0 +1,147 @@
+//! Builds the ports from configuration: the job store and queue (embedded SQLite or SQS and
+//! DynamoDB) and the model invoker (the simulator, in-process or standalone, or real Bedrock).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_config::{BehaviorVersion, SdkConfig};
+use bedrock_lb_aws::{BedrockInvoker, BedrockSettings, DynamoJobStore, SqsQueue};
+use bedrock_lb_config::{Backend, BedrockTarget, Config};
+use bedrock_lb_core::{Clock, JobQueue, JobStore, ModelInvoker};
+use bedrock_lb_embedded::{EmbeddedDb, QueueSettings};
+use bedrock_sim::{LatencyConfig, RegionConfig, SimConfig, SimHandle, SimModel};
+
+/// The job store and queue.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    pub store: Arc<dyn JobStore>,
+    pub queue: Arc<dyn JobQueue>,
+    /// Where they live, for the start-up log line.
+    pub description: String,
+}
+
+/// Where Bedrock calls go, and the in-process simulator when there is one.
+#[derive(Debug)]
+pub struct Bedrock {
+    pub invoker: Arc<dyn ModelInvoker>,
+    /// Kept alive for as long as the invoker is used; `None` when calls leave the process.
+    pub simulator: Option<SimHandle>,
+    /// Where calls go, for the start-up log line.
+    pub description: String,
+}
+
+/// Opens the configured storage.
+pub async fn storage(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Storage> {
+    match config.backend {
+        Backend::Local => {
+            let path = config.database_path();
+            let db = EmbeddedDb::open(&path, clock)
+                .with_context(|| format!("opening the local database {}", path.display()))?;
+            Ok(Storage {
+                store: Arc::new(db.job_store()),
+                queue: Arc::new(db.queue(QueueSettings::default())),
+                description: format!("local store {}", path.display()),
+            })
+        }
+        Backend::Aws => {
+            let sdk = aws_sdk_config().await;
+            anyhow::ensure!(
+                sdk.region().is_some(),
+                "the aws backend needs a region: set AWS_REGION"
+            );
+            let queue_url = config.queue_url.clone().unwrap_or_default();
+            let table = config.jobs_table.clone().unwrap_or_default();
+            let description = format!("SQS {queue_url}, DynamoDB table {table}");
+            Ok(Storage {
+                store: Arc::new(DynamoJobStore::new(
+                    aws_sdk_dynamodb::Client::new(&sdk),
+                    table,
+                )),
+                queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url)),
+                description,
+            })
+        }
+    }
+}
+
+/// Sets up Bedrock calls as configured, starting the in-process simulator if needed.
+pub async fn bedrock(config: &Config) -> anyhow::Result<Bedrock> {
+    let call_timeout = Duration::from_secs(config.bedrock.call_timeout_secs.unwrap_or(120));
+    let mut settings = BedrockSettings {
+        default_endpoint: config.bedrock.endpoint_url.clone(),
+        endpoints: config.bedrock.endpoints.clone(),
+        static_credentials: false,
+        call_timeout,
+        connect_timeout: Duration::from_secs(3),
+    };
+    match config.bedrock_target() {
+        BedrockTarget::Aws => {
+            let sdk = aws_sdk_config().await;
+            Ok(Bedrock {
+                invoker: Arc::new(BedrockInvoker::new(&sdk, settings)),
+                simulator: None,
+                description: "Amazon Bedrock".into(),
+            })
+        }
+        BedrockTarget::Simulator => {
+            // The simulator needs no real credentials and no AWS environment at all.
+            let sdk = SdkConfig::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .build();
+            settings.static_credentials = true;
+            let simulator = match &settings.default_endpoint {
+                Some(_) => None,
+                None => {
+                    let handle = bedrock_sim::spawn(simulator_config(config))
+                        .await
+                        .context("starting the in-process Bedrock simulator")?;
+                    settings.default_endpoint = Some(handle.url());
+                    Some(handle)
+                }
+            };
+            let description = match (&simulator, &settings.default_endpoint) {
+                (Some(handle), _) => format!("Bedrock simulator (in-process, {})", handle.url()),
+                (None, Some(url)) => format!("Bedrock simulator at {url}"),
+                (None, None) => "Bedrock simulator".into(),
+            };
+            Ok(Bedrock {
+                invoker: Arc::new(BedrockInvoker::new(&sdk, settings)),
+                simulator,
+                description,
+            })
+        }
+    }
+}
+
+/// A simulator scenario that serves every bucket of the configuration.
+pub fn simulator_config(config: &Config) -> SimConfig {
+    let mut regions: BTreeMap<String, RegionConfig> = BTreeMap::new();
+    for model in config.models.values() {
+        for (region, bucket) in &model.regions {
+            regions.entry(region.clone()).or_default().models.insert(
+                bucket.model_id().to_owned(),
+                SimModel {
+                    max_output_tokens: model.max_output_tokens,
+                    output_burndown: model.output_burndown,
+                    requires_inference_profile: false,
+                },
+            );
+        }
+    }
+    SimConfig {
+        seed: config.simulator.seed,
+        latency: LatencyConfig {
+            first_token_ms: config.simulator.first_token_ms,
+            per_output_token_ms: config.simulator.per_output_token_ms,
+        },
+        regions,
+    }
+}
+
+/// The standard AWS configuration chain (environment, profile, instance metadata), which also
+/// honours `AWS_ENDPOINT_URL` for tests against moto.
+pub async fn aws_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}

@@ -1,0 +1,150 @@
+//! bedrock-lb's configuration: one TOML file (or the built-in default) overridden by
+//! `BEDROCK_LB_*` environment variables, then by command-line flags, validated once at start-up.
+//!
+//! Environment variables name a key with the `BEDROCK_LB_` prefix and `__` between nested keys:
+//! `BEDROCK_LB_QUEUE_URL`, `BEDROCK_LB_WORKER__CONCURRENCY=64`, `BEDROCK_LB_BEDROCK__ENDPOINT_URL`.
+//! Unknown keys are errors, so a typo never silently falls back to a default.
+
+mod models;
+mod sections;
+
+use std::path::{Path, PathBuf};
+
+use bedrock_lb_core::ModelCatalog;
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::{Deserialize, Serialize};
+
+pub use models::{BucketConfig, ModelConfig};
+pub use sections::{
+    ApiConfig, Backend, BedrockConfig, BedrockTarget, SimulatorConfig, WorkerConfig,
+};
+
+/// The built-in configuration used when no file is given.
+pub const DEFAULT_TOML: &str = include_str!("../default.toml");
+
+/// Prefix of the environment variables that override configuration keys.
+pub const ENV_PREFIX: &str = "BEDROCK_LB_";
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where jobs and messages live: `local` (embedded SQLite) or `aws` (SQS and DynamoDB).
+    #[serde(default)]
+    pub backend: Backend,
+    /// Address the HTTP API listens on.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Directory of the local mode's database.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// SQS queue URL (aws backend).
+    #[serde(default)]
+    pub queue_url: Option<String>,
+    /// DynamoDB jobs table name (aws backend).
+    #[serde(default)]
+    pub jobs_table: Option<String>,
+    /// The model used when a request names none.
+    pub default_model: String,
+    /// Logical model name → its settings and the buckets that serve it.
+    pub models: std::collections::BTreeMap<String, ModelConfig>,
+    #[serde(default)]
+    pub api: ApiConfig,
+    #[serde(default)]
+    pub worker: WorkerConfig,
+    #[serde(default)]
+    pub bedrock: BedrockConfig,
+    #[serde(default)]
+    pub simulator: SimulatorConfig,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from(".bedrock-lb")
+}
+
+/// Why the configuration could not be loaded or is not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Parse(Box<figment::Error>),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(error: figment::Error) -> Self {
+        Self::Parse(Box::new(error))
+    }
+}
+
+impl Config {
+    /// Loads `path` (or the built-in default when `None`), applies environment overrides and
+    /// validates the result.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let base = match path {
+            Some(path) => Figment::from(Toml::file_exact(path)),
+            None => Figment::from(Toml::string(DEFAULT_TOML)),
+        };
+        // BEDROCK_LB_CONFIG names the file itself; it is not a key.
+        let env = Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]);
+        let config: Self = base.merge(env).extract()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML document without environment overrides; for tests and tools.
+    pub fn from_toml_str(toml: &str) -> Result<Self, ConfigError> {
+        let config: Self = Figment::from(Toml::string(toml)).extract()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks everything that can be checked without I/O. Call again after changing fields.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.catalog()?;
+        self.worker.validate()?;
+        self.api.validate()?;
+        if self.backend == Backend::Aws {
+            if self.queue_url.as_deref().is_none_or(str::is_empty) {
+                return Err(ConfigError::Invalid(
+                    "the aws backend needs a queue URL (--queue-url or BEDROCK_LB_QUEUE_URL)"
+                        .into(),
+                ));
+            }
+            if self.jobs_table.as_deref().is_none_or(str::is_empty) {
+                return Err(ConfigError::Invalid(
+                    "the aws backend needs a jobs table (--jobs-table or BEDROCK_LB_JOBS_TABLE)"
+                        .into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The model catalogue this configuration describes.
+    pub fn catalog(&self) -> Result<ModelCatalog, ConfigError> {
+        models::catalog(&self.default_model, &self.models)
+    }
+
+    /// Where Bedrock calls go: the setting if given, else the simulator for the local backend
+    /// and real Bedrock for the aws backend.
+    pub fn bedrock_target(&self) -> BedrockTarget {
+        self.bedrock.target.unwrap_or(match self.backend {
+            Backend::Local => BedrockTarget::Simulator,
+            Backend::Aws => BedrockTarget::Aws,
+        })
+    }
+
+    /// The local mode's database file.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("bedrock-lb.db")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,167 @@
+//! The smaller configuration sections: API limits, worker tuning, where Bedrock calls go, and
+//! the in-process simulator's settings.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ConfigError;
+
+/// Which storage and queue the service runs on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Embedded SQLite queue and job store in `data_dir`.
+    #[default]
+    Local,
+    /// Amazon SQS and DynamoDB, configured by the standard AWS environment.
+    Aws,
+}
+
+/// Where Bedrock calls go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BedrockTarget {
+    /// The simulator, in-process (no credentials needed), unless `bedrock.endpoint_url` names one.
+    #[serde(alias = "sim")]
+    Simulator,
+    /// Real Bedrock with the standard AWS credential chain.
+    Aws,
+}
+
+/// HTTP API limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Largest request body accepted; larger ones answer 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 256 * 1024,
+        }
+    }
+}
+
+impl ApiConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "api.max_body_bytes must be at least 1024".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Worker tuning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Jobs one worker runs at once.
+    pub concurrency: usize,
+    /// Most messages asked for in one receive (SQS allows 10).
+    pub receive_batch: u32,
+    /// Long-poll wait of one receive, in seconds (SQS allows 20).
+    pub wait_time_secs: u64,
+    /// How long a received message stays hidden and a job's lease lasts before they are renewed,
+    /// in seconds; renewed at a third of it while a job runs.
+    pub visibility_timeout_secs: u64,
+    /// Most Bedrock calls made for one job.
+    pub max_attempts: u32,
+    /// First retry delay once every bucket has been tried, in milliseconds (doubles, jittered).
+    pub retry_base_ms: u64,
+    /// Longest retry delay, in milliseconds.
+    pub retry_max_ms: u64,
+    /// How long shutdown waits for jobs in flight, in seconds.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 32,
+            receive_batch: 10,
+            wait_time_secs: 20,
+            visibility_timeout_secs: 120,
+            max_attempts: 6,
+            retry_base_ms: 250,
+            retry_max_ms: 10_000,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// The visibility timeout and lease length.
+    pub fn visibility_timeout(&self) -> Duration {
+        Duration::from_secs(self.visibility_timeout_secs)
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let check = |ok: bool, what: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError::Invalid(format!("worker.{what}")))
+            }
+        };
+        check(
+            (1..=10_000).contains(&self.concurrency),
+            "concurrency must be between 1 and 10000",
+        )?;
+        check(
+            (1..=10).contains(&self.receive_batch),
+            "receive_batch must be between 1 and 10",
+        )?;
+        check(
+            self.wait_time_secs <= 20,
+            "wait_time_secs must be at most 20",
+        )?;
+        check(
+            (3..=43_200).contains(&self.visibility_timeout_secs),
+            "visibility_timeout_secs must be between 3 and 43200",
+        )?;
+        check(
+            (1..=100).contains(&self.max_attempts),
+            "max_attempts must be between 1 and 100",
+        )?;
+        check(
+            self.retry_base_ms <= self.retry_max_ms,
+            "retry_base_ms must not exceed retry_max_ms",
+        )
+    }
+}
+
+/// Where Bedrock calls go and how long they may take.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BedrockConfig {
+    /// `simulator` or `aws`; by default the simulator for the local backend, Bedrock for aws.
+    #[serde(default)]
+    pub target: Option<BedrockTarget>,
+    /// One endpoint for every region, e.g. a standalone `bedrock-sim`.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// Per-region endpoint overrides.
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, String>,
+    /// Whole-call timeout in seconds (default 120).
+    #[serde(default)]
+    pub call_timeout_secs: Option<u64>,
+}
+
+/// The in-process simulator of the local mode.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimulatorConfig {
+    /// Seed of the synthetic completions.
+    pub seed: u64,
+    /// Simulated time to first token, in milliseconds.
+    pub first_token_ms: u64,
+    /// Simulated time per output token, in milliseconds.
+    pub per_output_token_ms: u64,
+}

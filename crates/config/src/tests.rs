@@ -1,0 +1,83 @@
+use super::*;
+
+#[test]
+fn the_built_in_default_is_valid_and_serves_three_regions() {
+    let config = Config::from_toml_str(DEFAULT_TOML).unwrap();
+    let catalog = config.catalog().unwrap();
+    assert_eq!(catalog.regions(), ["eu-west-1", "us-east-1", "us-west-2"]);
+    assert_eq!(catalog.default_model(), "claude-3-haiku");
+    assert_eq!(config.backend, Backend::Local);
+    assert_eq!(config.bedrock_target(), BedrockTarget::Simulator);
+    assert_eq!(config.models["claude-sonnet-4"].output_burndown, 5);
+}
+
+#[test]
+fn unknown_keys_are_errors() {
+    let toml = format!("{DEFAULT_TOML}\nlisten_addr = \"x\"\n");
+    let err = Config::from_toml_str(&toml).unwrap_err().to_string();
+    assert!(err.contains("listen_addr"), "{err}");
+}
+
+#[test]
+fn buckets_may_be_strings_or_tables() {
+    let config = Config::from_toml_str(
+        r#"
+        default_model = "m"
+        [models.m]
+        max_output_tokens = 100
+        regions = { us-east-1 = "a", eu-west-1 = { model_id = "b" } }
+        "#,
+    )
+    .unwrap();
+    let catalog = config.catalog().unwrap();
+    let buckets = &catalog.get("m").unwrap().buckets;
+    assert_eq!(buckets.len(), 2);
+    assert!(
+        buckets
+            .iter()
+            .any(|b| b.region == "eu-west-1" && b.model_id == "b")
+    );
+}
+
+#[test]
+fn the_aws_backend_needs_a_queue_and_a_table() {
+    let toml = format!("backend = \"aws\"\n{DEFAULT_TOML}");
+    let err = Config::from_toml_str(&toml).unwrap_err().to_string();
+    assert!(err.contains("queue URL"), "{err}");
+    let toml = format!("backend = \"aws\"\nqueue_url = \"q\"\njobs_table = \"t\"\n{DEFAULT_TOML}");
+    let config = Config::from_toml_str(&toml).unwrap();
+    assert_eq!(config.bedrock_target(), BedrockTarget::Aws);
+}
+
+#[test]
+fn bad_values_are_named() {
+    let toml = DEFAULT_TOML.replace(
+        "default_model = \"claude-3-haiku\"",
+        "default_model = \"gpt\"",
+    );
+    let err = Config::from_toml_str(&toml).unwrap_err().to_string();
+    assert!(err.contains("gpt"), "{err}");
+    let toml = format!("{DEFAULT_TOML}\n[worker]\nreceive_batch = 50\n");
+    let err = Config::from_toml_str(&toml).unwrap_err().to_string();
+    assert!(err.contains("receive_batch"), "{err}");
+}
+
+#[test]
+#[allow(clippy::result_large_err)] // figment's Jail closure returns figment::Error
+fn environment_overrides_the_file() {
+    figment::Jail::expect_with(|jail| {
+        jail.create_file("lb.toml", DEFAULT_TOML)?;
+        jail.set_env("BEDROCK_LB_WORKER__CONCURRENCY", "7");
+        jail.set_env("BEDROCK_LB_LISTEN", "127.0.0.1:9999");
+        jail.set_env("BEDROCK_LB_CONFIG", "lb.toml");
+        let config = Config::load(Some(Path::new("lb.toml"))).map_err(|e| e.to_string())?;
+        assert_eq!(config.worker.concurrency, 7);
+        assert_eq!(config.listen, "127.0.0.1:9999");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_missing_file_is_an_error() {
+    assert!(Config::load(Some(Path::new("/nonexistent/bedrock-lb.toml"))).is_err());
+}

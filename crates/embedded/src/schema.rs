@@ -1,0 +1,111 @@
+//! The database schema as an ordered list of migrations, tracked by SQLite's `user_version`.
+//!
+//! Migration `i` (0-based) moves the file from version `i` to `i + 1`. Later features (quota
+//! store, batches, idempotency keys, TTL sweeps) append a migration here; never edit one that
+//! has shipped, because files in the field already ran it.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::EmbeddedError;
+
+/// Every migration, oldest first.
+const MIGRATIONS: &[&str] = &[
+    // 1: the queue, its dead letters and the job store.
+    "
+    CREATE TABLE queue_messages (
+        seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id       TEXT    NOT NULL UNIQUE,
+        body             TEXT    NOT NULL,
+        sent_ms          INTEGER NOT NULL,
+        visible_at_ms    INTEGER NOT NULL,
+        receive_count    INTEGER NOT NULL DEFAULT 0,
+        receipt          TEXT    UNIQUE
+    );
+    CREATE INDEX queue_messages_visible ON queue_messages (visible_at_ms, seq);
+
+    CREATE TABLE dead_letters (
+        seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id       TEXT    NOT NULL UNIQUE,
+        body             TEXT    NOT NULL,
+        sent_ms          INTEGER NOT NULL,
+        receive_count    INTEGER NOT NULL,
+        dead_ms          INTEGER NOT NULL
+    );
+
+    CREATE TABLE jobs (
+        job_id           TEXT    PRIMARY KEY NOT NULL,
+        status           TEXT    NOT NULL,
+        lease_owner      TEXT,
+        lease_expires_ms INTEGER,
+        created_ms       INTEGER NOT NULL,
+        updated_ms       INTEGER NOT NULL,
+        batch_id         TEXT,
+        doc              TEXT    NOT NULL
+    );
+    CREATE INDEX jobs_batch ON jobs (batch_id) WHERE batch_id IS NOT NULL;
+    CREATE INDEX jobs_status_updated ON jobs (status, updated_ms);
+    ",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`SCHEMA_VERSION`], in one immediate transaction so that two
+/// processes opening the same new file do not both migrate it.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), EmbeddedError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(EmbeddedError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    let start = usize::try_from(found).unwrap_or(0);
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(start) {
+        tx.execute_batch(sql)?;
+        let version = i64::try_from(index + 1).unwrap_or(i64::MAX);
+        tx.pragma_update(None, "user_version", version)?;
+        tracing::debug!(version, "applied embedded database migration");
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The schema version recorded in the file.
+pub(crate) fn current_version(conn: &Connection) -> Result<i64, EmbeddedError> {
+    Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_twice_is_a_no_op_and_records_the_version() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(current_version(&conn).unwrap(), SCHEMA_VERSION);
+        let tables: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' \
+                 AND name IN ('queue_messages', 'dead_letters', 'jobs')",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 3);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(EmbeddedError::SchemaTooNew { found, .. }) if found == SCHEMA_VERSION + 1
+        ));
+    }
+}

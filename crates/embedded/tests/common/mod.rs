@@ -1,0 +1,41 @@
+//! Helpers shared by the integration tests: a hand-moved clock, databases and job fixtures.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use bedrock_lb_core::{
+    ContentBlock, InferenceConfig, Job, JobId, JobRequest, ManualClock, Message, Role,
+};
+use bedrock_lb_embedded::EmbeddedDb;
+use chrono::{DateTime, Utc};
+
+/// A fixed starting time, so tests do not depend on the wall clock.
+pub fn start() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+}
+
+pub fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(start()))
+}
+
+/// An in-memory database driven by `clock`.
+pub fn memory_db(clock: &Arc<ManualClock>) -> EmbeddedDb {
+    EmbeddedDb::open_in_memory(clock.clone()).unwrap()
+}
+
+/// A queued job with a one-message request.
+pub fn queued_job(now: DateTime<Utc>) -> Job {
+    let request = JobRequest {
+        model: "claude-test".into(),
+        system: None,
+        messages: vec![Message {
+            role: Role::User,
+            content: vec![ContentBlock {
+                text: "hello".into(),
+            }],
+        }],
+        inference: InferenceConfig::default(),
+        metadata: None,
+    };
+    Job::queued(JobId::generate(), request, now)
+}

@@ -1,0 +1,85 @@
+//! The worker: drains the job queue, claims each job with a lease, sends it to a Bedrock bucket
+//! that can serve it, and stores the result.
+//!
+//! It sees only the ports of `bedrock-lb-core`, so the same loop runs in-process in the local mode
+//! (SQLite queue and store, the simulator) and as `bedrock-lb-worker` processes on SQS and
+//! DynamoDB. Modules: [`runner`] (the receive loop and backpressure), [`process`] (one message,
+//! from receipt to delete), [`heartbeat`] (lease and visibility renewal), [`dispatch`] (which
+//! bucket to call, failover and retries).
+
+pub mod dispatch;
+mod heartbeat;
+mod process;
+mod runner;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bedrock_lb_config::WorkerConfig;
+use bedrock_lb_core::{Clock, JobQueue, JobStore, ModelCatalog, ModelInvoker};
+
+pub use runner::run;
+
+/// The ports and shared state a worker needs.
+#[derive(Debug, Clone)]
+pub struct WorkerContext {
+    pub queue: Arc<dyn JobQueue>,
+    pub store: Arc<dyn JobStore>,
+    pub invoker: Arc<dyn ModelInvoker>,
+    pub catalog: Arc<ModelCatalog>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// How a worker behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerSettings {
+    /// This worker's name in job leases; unique among live workers.
+    pub worker_id: String,
+    /// Jobs run at once; the worker receives no more messages than it has free slots.
+    pub concurrency: usize,
+    /// Most messages per receive.
+    pub receive_batch: u32,
+    /// Long-poll wait per receive.
+    pub wait_time: Duration,
+    /// Message visibility and job lease length; both are renewed at a third of it.
+    pub visibility_timeout: Duration,
+    /// Retry behaviour of one job.
+    pub retry: dispatch::RetryPolicy,
+    /// How long shutdown waits for jobs in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl WorkerSettings {
+    /// Settings from the `[worker]` configuration section.
+    pub fn from_config(config: &WorkerConfig, worker_id: impl Into<String>) -> Self {
+        Self {
+            worker_id: worker_id.into(),
+            concurrency: config.concurrency,
+            receive_batch: config.receive_batch,
+            wait_time: Duration::from_secs(config.wait_time_secs),
+            visibility_timeout: config.visibility_timeout(),
+            retry: dispatch::RetryPolicy {
+                max_attempts: config.max_attempts,
+                base_delay: Duration::from_millis(config.retry_base_ms),
+                max_delay: Duration::from_millis(config.retry_max_ms),
+            },
+            shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
+        }
+    }
+}
+
+/// A worker id for this process: host name, process id and a random suffix.
+pub fn default_worker_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".into());
+    let suffix: u16 = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default()
+        % 65_536)
+        .try_into()
+        .unwrap_or_default();
+    format!("{host}-{}-{suffix:04x}", std::process::id())
+}

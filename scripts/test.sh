@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The one test command (README and .ci/run call it): formatting, lints, and the whole test suite,
+# with moto's server started on a free loopback port for the SQS and DynamoDB tests and stopped
+# again however the run ends.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+if ! python3 -c 'import moto.server, flask, werkzeug' >/dev/null 2>&1; then
+  log "installing moto's server from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6'
+fi
+
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+moto_log=$(mktemp -t moto.XXXXXX.log)
+python3 -m moto.server -H 127.0.0.1 -p "$port" >"$moto_log" 2>&1 &
+moto_pid=$!
+cleanup() {
+  kill "$moto_pid" 2>/dev/null || true
+  wait "$moto_pid" 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+export MOTO_ENDPOINT="http://127.0.0.1:$port"
+for _ in $(seq 1 100); do
+  if curl -sf -o /dev/null "$MOTO_ENDPOINT/moto-api/"; then break; fi
+  if ! kill -0 "$moto_pid" 2>/dev/null; then
+    log "moto's server did not start:"; cat "$moto_log" >&2; exit 1
+  fi
+  sleep 0.2
+done
+curl -sf -o /dev/null "$MOTO_ENDPOINT/moto-api/" || { log "moto's server is not answering"; cat "$moto_log" >&2; exit 1; }
+log "moto's server on $MOTO_ENDPOINT"
+
+# What the AWS-mode tests give the binaries: the standard AWS environment, pointed at moto.
+export AWS_ENDPOINT_URL="$MOTO_ENDPOINT" AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true
+unset AWS_PROFILE AWS_SESSION_TOKEN || true
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+log "cargo test"
+# The end-to-end tests run the binaries; build them first so none is stale.
+cargo build --workspace --bins --locked
+cargo test --workspace --locked

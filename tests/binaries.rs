@@ -1,0 +1,151 @@
+//! The three binaries as a user runs them: `bedrock-lb submit --wait` against a server,
+//! `bedrock-lb-worker` draining SQS for an API-only server, and `bedrock-lb-lambda` serving the
+//! Router outside Lambda.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use bedrock_lb::serve::ServeOptions;
+use bedrock_lb_e2e::{
+    TestServer, aws_config, binary, local_config, moto_resources, require_aws_environment_on_moto,
+    submit, wait_for_job,
+};
+use serde_json::json;
+use tokio::process::Command;
+
+#[tokio::test]
+async fn submit_wait_prints_the_completion() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(local_config(dir.path()), ServeOptions::default()).await;
+    let output = Command::new(binary("bedrock-lb"))
+        .args([
+            "submit",
+            "Write a haiku",
+            "--wait",
+            "--max-tokens",
+            "40",
+            "--api",
+            &server.url,
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(!stdout.trim().is_empty(), "the completion is printed");
+    assert!(stderr.contains("succeeded in"), "{stderr}");
+
+    let output = Command::new(binary("bedrock-lb"))
+        .args(["submit", "x", "--model", "nope", "--api", &server.url])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown model `nope`"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_standalone_worker_drains_the_queue_of_an_api_only_server() {
+    require_aws_environment_on_moto();
+    let simulator = bedrock_sim::spawn(bedrock_sim::SimConfig::sample())
+        .await
+        .unwrap();
+    let (queue_url, table) = moto_resources().await;
+    let api_only = ServeOptions {
+        run_worker: false,
+        ..ServeOptions::default()
+    };
+    let server =
+        TestServer::start(aws_config(&queue_url, &table, &simulator.url()), api_only).await;
+    let job_id = submit(
+        &server.url,
+        json!({"prompt": "for the worker process", "max_tokens": 30}),
+    )
+    .await;
+
+    let mut worker = Command::new(binary("bedrock-lb-worker"))
+        .args([
+            "--backend",
+            "aws",
+            "--queue-url",
+            &queue_url,
+            "--jobs-table",
+            &table,
+        ])
+        .args(["--bedrock", "sim", "--bedrock-endpoint", &simulator.url()])
+        .env("BEDROCK_LB_WORKER__WAIT_TIME_SECS", "1")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let job = wait_for_job(&server.url, &job_id, Duration::from_secs(30)).await;
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+
+    // SIGTERM stops it cleanly.
+    let pid = worker.id().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .await
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(15), worker.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "worker exits 0 on SIGTERM: {status}");
+    server.stop().await;
+    simulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_lambda_binary_serves_the_router_outside_lambda() {
+    require_aws_environment_on_moto();
+    let (queue_url, table) = moto_resources().await;
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let _lambda = Command::new(binary("bedrock-lb-lambda"))
+        .env("BEDROCK_LB_QUEUE_URL", &queue_url)
+        .env("BEDROCK_LB_JOBS_TABLE", &table)
+        .env("BEDROCK_LB_LISTEN", format!("127.0.0.1:{port}"))
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut healthy = false;
+    for _ in 0..100 {
+        if client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(healthy, "the lambda binary serves /healthz");
+    let job_id = submit(&base, json!({"prompt": "via the lambda binary"})).await;
+    let job: serde_json::Value = client
+        .get(format!("{base}/jobs/{job_id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(job["status"], "queued");
+}
