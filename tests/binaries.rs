@@ -1,12 +1,13 @@
 //! The three binaries as a user runs them: `bedrock-lb submit --wait` against a server,
 //! `bedrock-lb-worker` draining SQS for an API-only server, and `bedrock-lb-lambda` serving the
-//! Router outside Lambda.
+//! Router both inside Lambda (through a stand-in for the Runtime API) and outside it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Stdio;
 use std::time::Duration;
 
 use bedrock_lb::serve::ServeOptions;
+use bedrock_lb_e2e::lambda_runtime::{FakeLambdaRuntime, http_api_event};
 use bedrock_lb_e2e::{
     TestServer, aws_config, binary, local_config, moto_resources, require_aws_environment_on_moto,
     submit, wait_for_job,
@@ -148,4 +149,48 @@ async fn the_lambda_binary_serves_the_router_outside_lambda() {
         .await
         .unwrap();
     assert_eq!(job["status"], "queued");
+}
+
+#[tokio::test]
+async fn the_lambda_binary_answers_api_gateway_events_through_the_runtime_api() {
+    require_aws_environment_on_moto();
+    let (queue_url, table) = moto_resources().await;
+    let runtime = FakeLambdaRuntime::start().await;
+    let _lambda = Command::new(binary("bedrock-lb-lambda"))
+        .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bedrock-lb-api")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("BEDROCK_LB_QUEUE_URL", &queue_url)
+        .env("BEDROCK_LB_JOBS_TABLE", &table)
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    let body = json!({"prompt": "through API Gateway"});
+    let answer = runtime
+        .invoke(http_api_event("POST", "/invoke", Some(&body)))
+        .await;
+    assert_eq!(answer["statusCode"], 202, "{answer:#}");
+    let submitted: serde_json::Value =
+        serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    let job_id = submitted["job_id"].as_str().unwrap();
+    assert_eq!(submitted["status"], "queued");
+
+    let answer = runtime
+        .invoke(http_api_event("GET", &format!("/jobs/{job_id}"), None))
+        .await;
+    assert_eq!(answer["statusCode"], 200, "{answer:#}");
+    let job: serde_json::Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    assert_eq!(job["job_id"], job_id);
+    assert_eq!(job["status"], "queued");
+
+    let bad = json!({"prompt": ""});
+    let answer = runtime
+        .invoke(http_api_event("POST", "/invoke", Some(&bad)))
+        .await;
+    assert_eq!(answer["statusCode"], 400, "{answer:#}");
+    let error: serde_json::Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    assert_eq!(error["error"]["type"], "validation_error");
 }

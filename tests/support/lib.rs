@@ -2,6 +2,8 @@
 //! configuration for each mode, moto's endpoint, and polling a job until it finishes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod lambda_runtime;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

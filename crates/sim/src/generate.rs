@@ -85,12 +85,12 @@ pub fn generate(input: &GenerationInput<'_>) -> Generation {
     let target = rng.u32(MIN_TARGET_TOKENS..=MAX_TARGET_TOKENS);
     let cap = input.max_tokens.max(1);
     let limit = target.min(cap);
-    let text = words_up_to(&mut rng, limit);
     let stop_reason = if cap < target {
         StopReason::MaxTokens
     } else {
         StopReason::EndTurn
     };
+    let text = words_up_to(&mut rng, limit, stop_reason == StopReason::EndTurn);
     let (text, stop_reason) = match cut_at_stop_sequence(&text, input.stop_sequences) {
         Some(cut) => (cut.to_owned(), StopReason::StopSequence),
         None => (text, stop_reason),
@@ -102,9 +102,11 @@ pub fn generate(input: &GenerationInput<'_>) -> Generation {
     }
 }
 
-/// Words from [`WORDS`], in sentences, until the text is exactly `limit` estimated tokens long
-/// (the last word is cut short when a whole one would go past the limit).
-fn words_up_to(rng: &mut fastrand::Rng, limit: u32) -> String {
+/// Words from [`WORDS`], in sentences, up to `limit` estimated tokens. A natural end stops at
+/// the last whole word that fits and closes the sentence; otherwise (the model ran into
+/// `max_tokens`) the text is exactly `limit` tokens long, the last word cut short, as a real
+/// completion that hits the cap is cut mid-sentence.
+fn words_up_to(rng: &mut fastrand::Rng, limit: u32, natural_end: bool) -> String {
     let max_chars = usize::try_from(limit)
         .unwrap_or(usize::MAX)
         .saturating_mul(4);
@@ -132,11 +134,28 @@ fn words_up_to(rng: &mut fastrand::Rng, limit: u32) -> String {
         }
         // Words are ASCII, so characters are bytes.
         let room = max_chars.saturating_sub(text.len());
-        if piece.len() >= room {
-            text.push_str(&piece[..room]);
+        // A natural end keeps one character for the closing period.
+        let reserve = usize::from(natural_end);
+        if piece.len() + reserve > room {
+            if natural_end && !text.is_empty() {
+                if !text.ends_with('.') {
+                    text.push('.');
+                }
+            } else {
+                text.push_str(&piece[..room.min(piece.len())]);
+            }
             break;
         }
         text.push_str(&piece);
+    }
+    if natural_end && !text.ends_with('.') {
+        if text.len() >= max_chars
+            && let Some(last_space) = text.rfind(' ')
+        {
+            // No room for the period: end the sentence one word earlier.
+            text.truncate(last_space);
+        }
+        text.push('.');
     }
     text
 }
@@ -300,12 +319,28 @@ mod tests {
             let prompt = format!("prompt number {i}");
             let g = generate(&input(&[&prompt], 4096));
             assert_eq!(g.output_tokens, estimate_tokens(&g.text));
+            // A natural end stops at the last whole word, up to one long word short of the target.
             assert!(
-                (MIN_TARGET_TOKENS..=MAX_TARGET_TOKENS).contains(&g.output_tokens),
+                (MIN_TARGET_TOKENS - 4..=MAX_TARGET_TOKENS).contains(&g.output_tokens),
                 "{}",
                 g.output_tokens
             );
             assert_eq!(g.stop_reason, StopReason::EndTurn);
+            assert!(
+                g.text.ends_with('.'),
+                "a natural end closes its sentence: {:?}",
+                g.text
+            );
+            let last = g
+                .text
+                .trim_end_matches('.')
+                .rsplit(' ')
+                .next()
+                .unwrap_or_default();
+            assert!(
+                WORDS.iter().any(|w| w.eq_ignore_ascii_case(last)),
+                "the last word is whole: {last:?}"
+            );
             assert!(g.text.is_ascii() && !g.text.starts_with(' '));
         }
     }
