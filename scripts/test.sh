@@ -19,6 +19,7 @@ moto_pid=$!
 cleanup() {
   kill "$moto_pid" 2>/dev/null || true
   wait "$moto_pid" 2>/dev/null || true
+  rm -f "$moto_log"
 }
 trap cleanup EXIT INT TERM
 

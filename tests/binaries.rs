@@ -9,8 +9,8 @@ use std::time::Duration;
 use bedrock_lb::serve::ServeOptions;
 use bedrock_lb_e2e::lambda_runtime::{FakeLambdaRuntime, http_api_event};
 use bedrock_lb_e2e::{
-    TestServer, aws_config, binary, local_config, moto_resources, require_aws_environment_on_moto,
-    submit, wait_for_job,
+    TestServer, aws_config, binary, get_job, local_config, moto_resources,
+    require_aws_environment_on_moto, submit, wait_for_job,
 };
 use serde_json::json;
 use tokio::process::Command;
@@ -140,14 +140,8 @@ async fn the_lambda_binary_serves_the_router_outside_lambda() {
     }
     assert!(healthy, "the lambda binary serves /healthz");
     let job_id = submit(&base, json!({"prompt": "via the lambda binary"})).await;
-    let job: serde_json::Value = client
-        .get(format!("{base}/jobs/{job_id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, job) = get_job(&base, &job_id).await;
+    assert_eq!(status, 200);
     assert_eq!(job["status"], "queued");
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bedrock_lb::serve::ServeOptions;
 use bedrock_lb_core::tokens::estimate_tokens;
-use bedrock_lb_e2e::{TestServer, local_config, submit, wait_for_job};
+use bedrock_lb_e2e::{TestServer, get_job, local_config, submit, wait_for_job};
 use chrono::DateTime;
 use serde_json::json;
 
@@ -142,24 +142,9 @@ async fn a_restart_keeps_queued_and_finished_jobs() {
 
     // Third run, API only: both are still there as they were.
     let server = TestServer::start(local_config(dir.path()), api_only).await;
-    let client = reqwest::Client::new();
-    let still_finished: serde_json::Value = client
-        .get(format!("{}/jobs/{finished_id}", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, still_finished) = get_job(&server.url, &finished_id).await;
     assert_eq!(still_finished, finished, "a finished job is kept unchanged");
-    let still_queued: serde_json::Value = client
-        .get(format!("{}/jobs/{queued_id}", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, still_queued) = get_job(&server.url, &queued_id).await;
     assert_eq!(still_queued["status"], "queued");
     server.stop().await;
 

@@ -154,47 +154,44 @@ pub async fn submit(base: &str, body: Value) -> String {
     job_id
 }
 
+/// `GET /jobs/{id}`: the status code and the JSON body.
+pub async fn get_job(base: &str, job_id: &str) -> (u16, Value) {
+    let response = reqwest::get(format!("{base}/jobs/{job_id}")).await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
 /// `GET /jobs/{id}` until the job is finished; panics after `timeout`.
 pub async fn wait_for_job(base: &str, job_id: &str, timeout: Duration) -> Value {
-    let client = reqwest::Client::new();
+    poll_until_finished(base, job_id, timeout, false).await
+}
+
+/// Like [`wait_for_job`], but for a job whose record the worker creates (from a message written
+/// straight to the queue): a 404 means "not received yet" until `timeout`.
+pub async fn wait_for_produced_job(base: &str, job_id: &str, timeout: Duration) -> Value {
+    poll_until_finished(base, job_id, timeout, true).await
+}
+
+async fn poll_until_finished(
+    base: &str,
+    job_id: &str,
+    timeout: Duration,
+    missing_is_pending: bool,
+) -> Value {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let response = client
-            .get(format!("{base}/jobs/{job_id}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let job: Value = response.json().await.unwrap();
-        let status = job["status"].as_str().unwrap().to_owned();
-        if status != "queued" && status != "running" {
+        let (status, job) = get_job(base, job_id).await;
+        let pending = match status {
+            200 => matches!(job["status"].as_str(), Some("queued" | "running")),
+            404 if missing_is_pending => true,
+            other => panic!("GET /jobs/{job_id} answered {other}: {job}"),
+        };
+        if !pending {
             return job;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "job {job_id} still {status} after {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-/// Waits until `GET /jobs/{id}` stops answering 404 (for jobs whose record the worker creates,
-/// from messages written straight to the queue), then until the job is finished.
-pub async fn wait_for_produced_job(base: &str, job_id: &str, timeout: Duration) -> Value {
-    let client = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let response = client
-            .get(format!("{base}/jobs/{job_id}"))
-            .send()
-            .await
-            .unwrap();
-        if response.status() != 404 {
-            return wait_for_job(base, job_id, timeout).await;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "job {job_id} never appeared within {timeout:?}"
+            "job {job_id} not finished after {timeout:?}: {job}"
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
