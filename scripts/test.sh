@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The one test command (README and .ci/run call it): formatting, lints, and the whole test suite,
-# with moto's server started on a free loopback port for the SQS and DynamoDB tests and stopped
-# again however the run ends.
+# The one test command (README and .ci/run call it): formatting, a dependency audit, lints, and
+# the whole test suite, with moto's server started on a free loopback port for the SQS and
+# DynamoDB tests and stopped again however the run ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,14 +24,18 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 export MOTO_ENDPOINT="http://127.0.0.1:$port"
+moto_answers() {
+  python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/moto-api/", timeout=2)' \
+    "$MOTO_ENDPOINT" >/dev/null 2>&1
+}
 for _ in $(seq 1 100); do
-  if curl -sf -o /dev/null "$MOTO_ENDPOINT/moto-api/"; then break; fi
+  if moto_answers; then break; fi
   if ! kill -0 "$moto_pid" 2>/dev/null; then
     log "moto's server did not start:"; cat "$moto_log" >&2; exit 1
   fi
   sleep 0.2
 done
-curl -sf -o /dev/null "$MOTO_ENDPOINT/moto-api/" || { log "moto's server is not answering"; cat "$moto_log" >&2; exit 1; }
+moto_answers || { log "moto's server is not answering"; cat "$moto_log" >&2; exit 1; }
 log "moto's server on $MOTO_ENDPOINT"
 
 # What the AWS-mode tests give the binaries: the standard AWS environment, pointed at moto.
@@ -41,6 +45,20 @@ unset AWS_PROFILE AWS_SESSION_TOKEN || true
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
+# Cargo.lock against the offline RustSec database beside the checkout (shared/advisory-db), or
+# the one ADVISORY_DB names.
+advisory_db=${ADVISORY_DB:-../shared/advisory-db}
+if [ -d "$advisory_db" ]; then
+  if ! command -v cargo-audit >/dev/null 2>&1; then
+    log "installing cargo-audit"
+    cargo install --locked --quiet cargo-audit
+  fi
+  log "cargo audit against $advisory_db"
+  cargo audit --db "$advisory_db" --no-fetch --deny warnings
+else
+  log "no advisory database at $advisory_db: dependency audit skipped (set ADVISORY_DB)"
+fi
+
 log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log "cargo test"
