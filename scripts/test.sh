@@ -64,4 +64,15 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "cargo test"
 # The end-to-end tests run the binaries; build them first so none is stale.
 cargo build --workspace --bins --locked
-cargo test --workspace --locked
+test_log=$(mktemp -t bedrock-lb-tests.XXXXXX.log)
+set +e
+cargo test --workspace --locked 2>&1 | tee "$test_log"
+test_status=${PIPESTATUS[0]}
+set -e
+# cargo prints one result line per test target (the last is often a doc-test target with none);
+# end with the total over all of them.
+read -r passed failed ignored < <(awk '/^test result:/ { p += $4; f += $6; i += $8 }
+  END { print p + 0, f + 0, i + 0 }' "$test_log")
+rm -f "$test_log"
+echo "tests: $passed passed, $failed failed, $ignored skipped"
+exit "$test_status"
