@@ -10,7 +10,7 @@ use bedrock_lb::serve::ServeOptions;
 use bedrock_lb_e2e::lambda_runtime::{FakeLambdaRuntime, http_api_event};
 use bedrock_lb_e2e::{
     TestServer, aws_config, binary, get_job, local_config, moto_resources,
-    require_aws_environment_on_moto, submit, wait_for_job,
+    require_aws_environment_on_moto, submit, wait_for_job, wait_until_healthy,
 };
 use serde_json::json;
 use tokio::process::Command;
@@ -124,21 +124,7 @@ async fn the_lambda_binary_serves_the_router_outside_lambda() {
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let mut healthy = false;
-    for _ in 0..100 {
-        if client
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            healthy = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(healthy, "the lambda binary serves /healthz");
+    wait_until_healthy(&base).await;
     let job_id = submit(&base, json!({"prompt": "via the lambda binary"})).await;
     let (status, job) = get_job(&base, &job_id).await;
     assert_eq!(status, 200);

@@ -35,21 +35,8 @@ impl TestServer {
             shutdown,
             task,
         };
-        server.wait_until_healthy().await;
+        wait_until_healthy(&server.url).await;
         server
-    }
-
-    async fn wait_until_healthy(&self) {
-        let client = reqwest::Client::new();
-        for _ in 0..100 {
-            if let Ok(response) = client.get(format!("{}/healthz", self.url)).send().await
-                && response.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("server at {} never became healthy", self.url);
     }
 
     /// Stops the server the way Ctrl-C does and waits for it to finish.
@@ -61,6 +48,20 @@ impl TestServer {
             .expect("server task does not panic")
             .expect("server shuts down cleanly");
     }
+}
+
+/// Waits until `GET {base}/healthz` answers 200; panics after 5 s.
+pub async fn wait_until_healthy(base: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if let Ok(response) = client.get(format!("{base}/healthz")).send().await
+            && response.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server at {base} never became healthy");
 }
 
 /// The built-in configuration on the local backend in `data_dir`, with a fast simulator.
@@ -204,7 +205,7 @@ pub fn binary(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(
         path.exists(),
-        "{} is missing: build it with `cargo build --workspace --bins` (scripts/test.sh does)",
+        "{} is missing: `cargo test --workspace` builds it (the bedrock-lb package's own tests need it)",
         path.display()
     );
     path

@@ -137,17 +137,15 @@ fn words_up_to(rng: &mut fastrand::Rng, limit: u32, natural_end: bool) -> String
         // A natural end keeps one character for the closing period.
         let reserve = usize::from(natural_end);
         if piece.len() + reserve > room {
-            if natural_end && !text.is_empty() {
-                if !text.ends_with('.') {
-                    text.push('.');
-                }
-            } else {
+            if !natural_end || text.is_empty() {
                 text.push_str(&piece[..room.min(piece.len())]);
             }
             break;
         }
         text.push_str(&piece);
     }
+    // Close the sentence; past the loop's last word there is room for the period unless the
+    // text filled its budget exactly.
     if natural_end && !text.ends_with('.') {
         if text.len() >= max_chars
             && let Some(last_space) = text.rfind(' ')
