@@ -75,6 +75,7 @@ impl JobQueue for SqsQueue {
             .wait_time_seconds(to_i32(wait.as_secs().min(MAX_WAIT_SECS)))
             .visibility_timeout(visibility_secs(visibility))
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_attribute_names("All")
             .send()
             .await
             .map_err(unavailable)?;
@@ -89,12 +90,19 @@ impl JobQueue for SqsQueue {
                     .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
                     .and_then(|n| n.parse().ok())
                     .unwrap_or(1);
+                let attributes = m
+                    .message_attributes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|(name, value)| Some((name, value.string_value?)))
+                    .collect();
                 // A message without an id or a receipt cannot be acted on; SQS always sends both.
                 Some(QueueMessage {
                     message_id: m.message_id?,
                     receipt: m.receipt_handle?,
                     body: m.body.unwrap_or_default(),
                     receive_count,
+                    attributes,
                 })
             })
             .collect();

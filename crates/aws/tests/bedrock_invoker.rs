@@ -86,6 +86,7 @@ fn request(inference: InferenceConfig) -> JobRequest {
         }],
         inference,
         metadata: None,
+        deadline: None,
     }
 }
 

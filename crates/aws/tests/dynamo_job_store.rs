@@ -52,6 +52,7 @@ fn request() -> JobRequest {
             "nested": {"list": [1, "two", null, true], "empty": {}},
             "emoji": "🚀 ünïcode"
         })),
+        deadline: Some(DateTime::from_timestamp_millis(1_760_000_600_000).unwrap()),
     }
 }
 

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use models::{BucketConfig, ModelConfig};
 pub use sections::{
-    ApiConfig, Backend, BedrockConfig, BedrockTarget, SimulatorConfig, WorkerConfig,
+    ApiConfig, AuthMode, Backend, BedrockConfig, BedrockTarget, SimulatorConfig, WorkerConfig,
 };
 
 /// The built-in configuration used when no file is given.
@@ -25,6 +25,13 @@ pub const DEFAULT_TOML: &str = include_str!("../default.toml");
 
 /// Prefix of the environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "BEDROCK_LB_";
+
+/// An environment variable holding a whole configuration file's text, for hosts where a file
+/// is awkward to ship (Lambda, ECS task definitions); used when no file is given.
+pub const CONFIG_TOML_ENV: &str = "BEDROCK_LB_CONFIG_TOML";
+
+/// How long finished jobs are kept by default: seven days.
+pub const DEFAULT_JOB_TTL_SECS: u64 = 7 * 24 * 60 * 60;
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,6 +52,13 @@ pub struct Config {
     /// DynamoDB jobs table name (aws backend).
     #[serde(default)]
     pub jobs_table: Option<String>,
+    /// DynamoDB quota table name (aws backend): bucket limits, worker heartbeats, usage.
+    #[serde(default)]
+    pub quotas_table: Option<String>,
+    /// How long a finished job is kept before it is deleted, in seconds (DynamoDB TTL in the
+    /// aws backend, a periodic sweep in the local one).
+    #[serde(default = "default_job_ttl_secs")]
+    pub job_ttl_secs: u64,
     /// The model used when a request names none.
     pub default_model: String,
     /// Logical model name → its settings and the buckets that serve it.
@@ -61,6 +75,10 @@ pub struct Config {
 
 fn default_listen() -> String {
     "127.0.0.1:8080".into()
+}
+
+fn default_job_ttl_secs() -> u64 {
+    DEFAULT_JOB_TTL_SECS
 }
 
 fn default_data_dir() -> PathBuf {
@@ -83,15 +101,18 @@ impl From<figment::Error> for ConfigError {
 }
 
 impl Config {
-    /// Loads `path` (or the built-in default when `None`), applies environment overrides and
-    /// validates the result.
+    /// Loads `path` (or, when `None`, the text of `BEDROCK_LB_CONFIG_TOML`, else the built-in
+    /// default), applies environment overrides and validates the result.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let base = match path {
-            Some(path) => Figment::from(Toml::file_exact(path)),
-            None => Figment::from(Toml::string(DEFAULT_TOML)),
+        let base = match (path, std::env::var(CONFIG_TOML_ENV)) {
+            (Some(path), _) => Figment::from(Toml::file_exact(path)),
+            (None, Ok(text)) => Figment::from(Toml::string(&text)),
+            (None, Err(_)) => Figment::from(Toml::string(DEFAULT_TOML)),
         };
-        // BEDROCK_LB_CONFIG names the file itself; it is not a key.
-        let env = Env::prefixed(ENV_PREFIX).split("__").ignore(&["config"]);
+        // BEDROCK_LB_CONFIG and BEDROCK_LB_CONFIG_TOML name the file; they are not keys.
+        let env = Env::prefixed(ENV_PREFIX)
+            .split("__")
+            .ignore(&["config", "config_toml"]);
         let config: Self = base.merge(env).extract()?;
         config.validate()?;
         Ok(config)
@@ -109,6 +130,11 @@ impl Config {
         self.catalog()?;
         self.worker.validate()?;
         self.api.validate()?;
+        if self.job_ttl_secs < 60 {
+            return Err(ConfigError::Invalid(
+                "job_ttl_secs must be at least 60".into(),
+            ));
+        }
         if self.backend == Backend::Aws {
             if self.queue_url.as_deref().is_none_or(str::is_empty) {
                 return Err(ConfigError::Invalid(
@@ -138,6 +164,16 @@ impl Config {
             Backend::Local => BedrockTarget::Simulator,
             Backend::Aws => BedrockTarget::Aws,
         })
+    }
+
+    /// How long finished jobs are kept.
+    pub fn job_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.job_ttl_secs)
+    }
+
+    /// The quota table's name: the setting, else `bedrock-lb-quotas`.
+    pub fn quotas_table_name(&self) -> &str {
+        self.quotas_table.as_deref().unwrap_or("bedrock-lb-quotas")
     }
 
     /// The local mode's database file.

@@ -30,28 +30,84 @@ pub enum BedrockTarget {
     Aws,
 }
 
-/// HTTP API limits.
+/// Who may call the API, and how a caller is recognised.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// No authentication: every caller sees every job (local use, trusted networks).
+    #[default]
+    None,
+    /// API Gateway checks SigV4 signatures; the caller is the IAM principal in the request
+    /// context, and each caller sees only its own jobs.
+    Iam,
+    /// A key in the `x-api-key` header, checked against `api.api_keys`; the caller is the key's
+    /// name, and each caller sees only its own jobs.
+    ApiKey,
+}
+
+/// HTTP API settings: limits, authentication and idempotency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
     /// Largest request body accepted; larger ones answer 413.
     pub max_body_bytes: usize,
+    /// Most requests in one `POST /batch`.
+    pub max_batch_requests: usize,
+    /// How long an `Idempotency-Key` keeps answering with the jobs it first created, in seconds.
+    pub idempotency_ttl_secs: u64,
+    /// How callers are authenticated.
+    pub auth: AuthMode,
+    /// For `auth = "api_key"`: key name → lowercase hex SHA-256 of the key. Only hashes are
+    /// configured, so the configuration never holds a usable secret.
+    pub api_keys: BTreeMap<String, String>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: 256 * 1024,
+            max_batch_requests: 1000,
+            idempotency_ttl_secs: 24 * 60 * 60,
+            auth: AuthMode::None,
+            api_keys: BTreeMap::new(),
         }
     }
 }
 
 impl ApiConfig {
+    /// How long an idempotency key is remembered.
+    pub fn idempotency_ttl(&self) -> Duration {
+        Duration::from_secs(self.idempotency_ttl_secs)
+    }
+
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| Err(ConfigError::Invalid(message));
         if self.max_body_bytes < 1024 {
-            return Err(ConfigError::Invalid(
-                "api.max_body_bytes must be at least 1024".into(),
-            ));
+            return invalid("api.max_body_bytes must be at least 1024".into());
+        }
+        if !(1..=10_000).contains(&self.max_batch_requests) {
+            return invalid("api.max_batch_requests must be between 1 and 10000".into());
+        }
+        if self.idempotency_ttl_secs == 0 {
+            return invalid("api.idempotency_ttl_secs must be at least 1".into());
+        }
+        if self.auth == AuthMode::ApiKey && self.api_keys.is_empty() {
+            return invalid(
+                "api.auth = \"api_key\" needs at least one entry in api.api_keys \
+                 (name = hex SHA-256 of the key)"
+                    .into(),
+            );
+        }
+        for (name, hash) in &self.api_keys {
+            let is_sha256_hex = hash.len() == 64
+                && hash
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+            if !is_sha256_hex {
+                return invalid(format!(
+                    "api.api_keys.{name} must be the lowercase hex SHA-256 of the key (64 characters)"
+                ));
+            }
         }
         Ok(())
     }

@@ -81,3 +81,33 @@ fn environment_overrides_the_file() {
 fn a_missing_file_is_an_error() {
     assert!(Config::load(Some(Path::new("/nonexistent/bedrock-lb.toml"))).is_err());
 }
+
+#[test]
+#[allow(clippy::result_large_err)] // figment's Jail closure returns figment::Error
+fn the_whole_file_may_come_from_the_environment_with_api_keys_as_an_inline_table() {
+    figment::Jail::expect_with(|jail| {
+        let toml = DEFAULT_TOML.replace("claude-3-haiku\"\n", "nova-lite\"\n");
+        jail.set_env(CONFIG_TOML_ENV, &toml);
+        jail.set_env("BEDROCK_LB_API__AUTH", "api_key");
+        let hash = "a".repeat(64);
+        jail.set_env("BEDROCK_LB_API__API_KEYS", format!("{{team-a=\"{hash}\"}}"));
+        jail.set_env("BEDROCK_LB_JOB_TTL_SECS", "3600");
+        let config = Config::load(None).unwrap();
+        assert_eq!(config.default_model, "nova-lite");
+        assert_eq!(config.api.auth, AuthMode::ApiKey);
+        assert_eq!(config.api.api_keys["team-a"], hash);
+        assert_eq!(config.job_ttl().as_secs(), 3600);
+        Ok(())
+    });
+}
+
+#[test]
+fn api_key_mode_needs_hashed_keys() {
+    let no_keys = format!("{DEFAULT_TOML}\n[api]\nauth = \"api_key\"\n");
+    let err = Config::from_toml_str(&no_keys).unwrap_err().to_string();
+    assert!(err.contains("api.api_keys"), "{err}");
+    let plain_key =
+        format!("{DEFAULT_TOML}\n[api]\nauth = \"api_key\"\napi_keys = {{ a = \"secret\" }}\n");
+    let err = Config::from_toml_str(&plain_key).unwrap_err().to_string();
+    assert!(err.contains("SHA-256"), "{err}");
+}

@@ -210,6 +210,10 @@ pub struct Job {
     pub lease: Option<Lease>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_id: Option<String>,
+    /// The caller who submitted the job (an IAM principal or an API key's name); only this
+    /// caller may read it. `None` for open deployments and direct queue producers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 impl Job {
@@ -226,7 +230,28 @@ impl Job {
             error: None,
             lease: None,
             batch_id: None,
+            owner: None,
         }
+    }
+
+    /// The same job, as part of batch `batch_id`.
+    pub fn in_batch(mut self, batch_id: impl Into<String>) -> Self {
+        self.batch_id = Some(batch_id.into());
+        self
+    }
+
+    /// The same job, submitted by `owner`.
+    pub fn owned_by(mut self, owner: Option<String>) -> Self {
+        self.owner = owner;
+        self
+    }
+
+    /// Whether `caller` may see this job: jobs without an owner are visible to every caller of
+    /// the deployment, owned jobs only to their owner.
+    pub fn is_visible_to(&self, caller: Option<&str>) -> bool {
+        self.owner
+            .as_deref()
+            .is_none_or(|owner| Some(owner) == caller)
     }
 
     /// A job that failed before it could be queued (for example a queue message that could
@@ -243,6 +268,7 @@ impl Job {
             error: Some(error),
             lease: None,
             batch_id: None,
+            owner: None,
         }
     }
 
@@ -275,7 +301,7 @@ impl Job {
 /// The final state a worker writes for a job it holds the lease on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobCompletion {
-    /// `Succeeded` or `Failed`.
+    /// `Succeeded`, `Failed` or `Expired`.
     pub status: JobStatus,
     pub attempts: Vec<Attempt>,
     pub result: Option<JobResult>,
@@ -302,6 +328,23 @@ impl JobCompletion {
             attempts,
             result: None,
             error: Some(error),
+            finished_at: now,
+        }
+    }
+
+    /// A job whose deadline passed before it could be dispatched.
+    pub fn expired(deadline: DateTime<Utc>, attempts: Vec<Attempt>, now: DateTime<Utc>) -> Self {
+        Self {
+            status: JobStatus::Expired,
+            attempts,
+            result: None,
+            error: Some(JobError::new(
+                "expired",
+                format!(
+                    "the job's deadline {} passed before it could be dispatched",
+                    deadline.to_rfc3339()
+                ),
+            )),
             finished_at: now,
         }
     }
@@ -345,6 +388,18 @@ mod tests {
         });
         assert!(!job.is_claimable(now));
         assert!(job.is_claimable(now + Duration::seconds(30)));
+    }
+
+    #[test]
+    fn owned_jobs_are_visible_to_their_owner_only() {
+        let now = Utc::now();
+        let open = Job::rejected(JobId::generate(), JobError::new("x", "y"), now);
+        assert!(open.is_visible_to(None));
+        assert!(open.is_visible_to(Some("alice")));
+        let owned = open.owned_by(Some("alice".into()));
+        assert!(owned.is_visible_to(Some("alice")));
+        assert!(!owned.is_visible_to(Some("bob")));
+        assert!(!owned.is_visible_to(None));
     }
 
     #[test]

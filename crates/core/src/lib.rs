@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod clock;
+pub mod idempotency;
 pub mod invoke;
 pub mod job;
 pub mod message;
@@ -16,9 +17,12 @@ pub mod tokens;
 
 pub use catalog::{BucketId, ModelCatalog, ModelSpec};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use idempotency::IdempotencyRecord;
 pub use invoke::{ConverseOutput, FailureAction, InvokeError, InvokeErrorKind};
 pub use job::{Attempt, Job, JobCompletion, JobError, JobId, JobResult, JobStatus, Lease, Usage};
-pub use ports::{JobQueue, JobStore, ModelInvoker, QueueError, QueueMessage, StoreError};
+pub use ports::{
+    JobQueue, JobStore, ModelInvoker, QueueError, QueueMessage, SendOutcome, StoreError,
+};
 pub use request::{
     ContentBlock, InferenceConfig, InvokeRequest, JobRequest, Message, Role, ValidationError,
 };

@@ -1,6 +1,8 @@
 //! The queue message body: JSON with an optional `job_id` and the `POST /invoke` fields, or
 //! plain text taken as the prompt. Producers may write such messages straight to the queue.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
 
 use crate::job::JobId;
@@ -59,7 +61,26 @@ pub fn encode(job_id: &JobId, request: &JobRequest) -> String {
     if let Some(metadata) = &request.metadata {
         body.insert("metadata".into(), metadata.clone());
     }
+    if let Some(deadline) = &request.deadline {
+        body.insert("deadline".into(), Value::String(deadline.to_rfc3339()));
+    }
     Value::Object(body).to_string()
+}
+
+/// The message attribute a producer may set to name the model when the body does not.
+pub const MODEL_ATTRIBUTE: &str = "model";
+
+/// Decodes a received message: its body, with the model taken from the `model` message
+/// attribute when the body names none (plain-text bodies can only name it that way).
+pub fn decode_message(
+    body: &str,
+    attributes: &BTreeMap<String, String>,
+) -> Result<MessageBody, MessageError> {
+    let mut decoded = decode(body)?;
+    if decoded.request.model.is_none() {
+        decoded.request.model = attributes.get(MODEL_ATTRIBUTE).cloned();
+    }
+    Ok(decoded)
 }
 
 /// Decodes a message body written by the API or by any producer.
@@ -127,11 +148,23 @@ mod tests {
         request.max_tokens = Some(50);
         request.temperature = Some(0.5);
         request.metadata = Some(serde_json::json!({"k": 1}));
+        request.deadline = Some(chrono::Utc::now());
         let validated = request.validate(&catalog()).unwrap();
         let id = JobId::generate();
         let decoded = decode(&encode(&id, &validated)).unwrap();
         assert_eq!(decoded.job_id, Some(id));
         assert_eq!(decoded.request.validate(&catalog()).unwrap(), validated);
+    }
+
+    #[test]
+    fn the_model_attribute_names_the_model_only_when_the_body_does_not() {
+        let attributes = BTreeMap::from([(MODEL_ATTRIBUTE.to_owned(), "other".to_owned())]);
+        let plain = decode_message("Write a haiku", &attributes).unwrap();
+        assert_eq!(plain.request.model.as_deref(), Some("other"));
+        let named = decode_message(r#"{"prompt": "x", "model": "m"}"#, &attributes).unwrap();
+        assert_eq!(named.request.model.as_deref(), Some("m"));
+        let none = decode_message("x", &BTreeMap::new()).unwrap();
+        assert_eq!(none.request.model, None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! the queue), and answers with a [`ValidationError`] that names the field and says what is wrong,
 //! so that a bad request never reaches Bedrock.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -46,6 +47,10 @@ pub struct InvokeRequest {
     /// A small JSON object stored with the job and returned with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
+    /// When the job stops being worth running (RFC 3339); a job not dispatched by then ends
+    /// `expired` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<DateTime<Utc>>,
 }
 
 /// Who speaks a message.
@@ -96,9 +101,17 @@ pub struct JobRequest {
     pub inference: InferenceConfig,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
+    /// Past this instant the job is `expired` instead of dispatched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<DateTime<Utc>>,
 }
 
 impl JobRequest {
+    /// Whether the job's deadline has passed at `now`.
+    pub fn is_past_deadline(&self, now: DateTime<Utc>) -> bool {
+        self.deadline.is_some_and(|deadline| deadline <= now)
+    }
+
     /// Estimated input tokens of the system prompt and all messages (see [`crate::tokens`]).
     pub fn estimated_input_tokens(&self) -> u32 {
         let text: String = self
@@ -222,6 +235,7 @@ impl InvokeRequest {
                 stop_sequences,
             },
             metadata: self.metadata,
+            deadline: self.deadline,
         })
     }
 }

@@ -177,6 +177,7 @@ mod tests {
             ],
             inference,
             metadata: None,
+            deadline: None,
         }
     }
 

@@ -109,6 +109,7 @@ pub(super) fn receive(
                 receipt,
                 body: candidate.body,
                 receive_count,
+                attributes: Default::default(),
             });
         }
     }

@@ -36,6 +36,7 @@ pub fn queued_job(now: DateTime<Utc>) -> Job {
         }],
         inference: InferenceConfig::default(),
         metadata: None,
+        deadline: None,
     };
     Job::queued(JobId::generate(), request, now)
 }
