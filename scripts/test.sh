@@ -59,6 +59,10 @@ else
   log "no advisory database at $advisory_db: dependency audit skipped (set ADVISORY_DB)"
 fi
 
+# The deployment template: cfn-lint, with every ignored rule explained in the script.
+log "cfn-lint infra/"
+bash scripts/lint-infra.sh
+
 log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log "cargo test"
@@ -74,5 +78,13 @@ set -e
 read -r passed failed ignored < <(awk '/^test result:/ { p += $4; f += $6; i += $8 }
   END { print p + 0, f + 0, i + 0 }' "$test_log")
 rm -f "$test_log"
+if [ "$test_status" -eq 0 ]; then
+  # Property-based fuzzing of the running API against its own OpenAPI document: no 5xx, no
+  # answer outside the schema.
+  log "schemathesis against /openapi.json"
+  fuzz_status=0
+  bash scripts/fuzz-api.sh || fuzz_status=$?
+  if [ "$fuzz_status" -ne 0 ]; then failed=$((failed + 1)); test_status=$fuzz_status; fi
+fi
 echo "tests: $passed passed, $failed failed, $ignored skipped"
 exit "$test_status"

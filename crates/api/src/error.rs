@@ -7,8 +7,20 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bedrock_lb_core::{JobId, QueueError, StoreError, ValidationError};
+use bedrock_lb_core::{JobId, JobStatus, QueueError, StoreError, ValidationError};
+use serde::Serialize;
 use serde_json::{Map, Value};
+
+/// One invalid request of a `POST /batch`: its position, the offending field and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct BatchErrorDetail {
+    /// The request's position in `requests`, from 0.
+    pub index: usize,
+    /// The offending field, e.g. `max_tokens`.
+    pub field: String,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
 
 /// An error answered to a client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +55,28 @@ pub enum ApiError {
     /// with the job's id, whose record says what happened.
     #[error("the queue is unavailable; job {0} was not queued and is marked failed; retry later")]
     EnqueueFailed(JobId),
+    /// Some requests of a `POST /batch` are invalid; nothing was accepted.
+    #[error("{} of the batch's requests are invalid; nothing was queued", .0.len())]
+    BatchInvalid(Vec<BatchErrorDetail>),
+    /// Some jobs of a batch could not be queued (they are marked failed `enqueue_failed`);
+    /// the others were. Answered as 503 `unavailable` with both lists.
+    #[error("the queue is unavailable; {} of the batch's jobs were not queued and are marked failed; submit those again", .not_queued.len())]
+    BatchNotQueued {
+        batch_id: String,
+        queued: Vec<JobId>,
+        not_queued: Vec<JobId>,
+    },
+    /// The caller is not authenticated (no or a wrong API key, no IAM identity).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The job is not in a state that allows the operation (e.g. cancelling a running job).
+    #[error("job `{0}` is {1} and can no longer be cancelled")]
+    Conflict(JobId, JobStatus),
+    /// An `Idempotency-Key` was reused with a different request.
+    #[error(
+        "the Idempotency-Key was already used for a different request; use a new key for a new request"
+    )]
+    IdempotencyKeyReused,
     /// A bug: something that should not happen did. The detail is logged, not answered.
     #[error("internal error: {0}")]
     Internal(String),
@@ -52,14 +86,20 @@ impl ApiError {
     /// The HTTP status for this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidJson(_) | Self::InvalidRequest(_) | Self::Validation(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::InvalidJson(_)
+            | Self::InvalidRequest(_)
+            | Self::Validation(_)
+            | Self::BatchInvalid(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Conflict(..) => StatusCode::CONFLICT,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Unavailable(_) | Self::EnqueueFailed(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::EnqueueFailed(_) | Self::BatchNotQueued { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -69,17 +109,23 @@ impl ApiError {
         match self {
             Self::InvalidJson(_) => "invalid_json",
             Self::InvalidRequest(_) => "invalid_request",
-            Self::Validation(_) => "validation_error",
+            Self::Validation(_) | Self::BatchInvalid(_) => "validation_error",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Conflict(..) => "conflict",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
-            Self::Unavailable(_) | Self::EnqueueFailed(_) => "unavailable",
+            Self::Unavailable(_) | Self::EnqueueFailed(_) | Self::BatchNotQueued { .. } => {
+                "unavailable"
+            }
             Self::Internal(_) => "internal",
         }
     }
 
-    /// The JSON body: `{"error": {"type", "message", "field"?, "job_id"?}}`.
+    /// The JSON body: `{"error": {"type", "message", "field"?, "job_id"?, "status"?,
+    /// "details"?, "batch_id"?, "queued"?, "not_queued"?}}`.
     pub fn body(&self) -> Value {
         let mut error = Map::new();
         error.insert("type".into(), self.kind().into());
@@ -96,6 +142,28 @@ impl ApiError {
             Self::EnqueueFailed(id) => {
                 error.insert("job_id".into(), id.as_str().into());
             }
+            Self::Conflict(id, status) => {
+                error.insert("job_id".into(), id.as_str().into());
+                error.insert("status".into(), status.as_str().into());
+            }
+            Self::BatchInvalid(details) => {
+                error.insert(
+                    "details".into(),
+                    serde_json::to_value(details).unwrap_or(Value::Null),
+                );
+            }
+            Self::BatchNotQueued {
+                batch_id,
+                queued,
+                not_queued,
+            } => {
+                let ids = |ids: &[JobId]| -> Value {
+                    ids.iter().map(|id| Value::from(id.as_str())).collect()
+                };
+                error.insert("batch_id".into(), batch_id.as_str().into());
+                error.insert("queued".into(), ids(queued));
+                error.insert("not_queued".into(), ids(not_queued));
+            }
             _ => {}
         }
         let mut body = Map::new();
@@ -110,6 +178,15 @@ impl IntoResponse for ApiError {
             Self::Internal(detail) => tracing::error!(error = %detail, "internal error"),
             Self::Unavailable(detail) => tracing::warn!(error = %detail, "backend unavailable"),
             Self::EnqueueFailed(id) => tracing::warn!(job_id = %id, "job not queued"),
+            Self::BatchNotQueued {
+                batch_id,
+                not_queued,
+                ..
+            } => tracing::warn!(
+                batch_id = %batch_id,
+                not_queued = not_queued.len(),
+                "batch partly not queued"
+            ),
             other => tracing::debug!(error_type = other.kind(), "request rejected"),
         }
         (self.status(), Json(self.body())).into_response()

@@ -32,13 +32,40 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        check_content_type(req.headers())?;
         let limit = ApiLimits::from_ref(state).max_body_bytes;
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| body_rejection(&rejection, limit))?;
-        parse_json(&bytes).map(JsonBody)
+        read_json(req, state, limit).await.map(JsonBody)
     }
+}
+
+/// Like [`JsonBody`], within [`ApiLimits::max_batch_body_bytes`]: the body of `POST /batch`,
+/// which holds up to [`ApiLimits::max_batch_requests`] requests.
+#[derive(Debug, Clone)]
+pub struct BatchJsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for BatchJsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+    ApiLimits: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limit = ApiLimits::from_ref(state).max_batch_body_bytes();
+        read_json(req, state, limit).await.map(BatchJsonBody)
+    }
+}
+
+async fn read_json<S, T>(req: Request, state: &S, limit: usize) -> Result<T, ApiError>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    check_content_type(req.headers())?;
+    let bytes = Bytes::from_request(req, state)
+        .await
+        .map_err(|rejection| body_rejection(&rejection, limit))?;
+    parse_json(&bytes)
 }
 
 /// Accepts a missing content type, `application/json` and `application/*+json`, with any

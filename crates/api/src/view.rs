@@ -10,9 +10,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// A job as returned by the API.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Job)]
 pub struct JobView<'a> {
     pub job_id: &'a str,
+    #[schema(value_type = crate::openapi::StatusSchema)]
     pub status: JobStatus,
     /// RFC 3339.
     pub created_at: DateTime<Utc>,
@@ -27,6 +29,7 @@ pub struct JobView<'a> {
     pub attempts: Vec<AttemptView<'a>>,
     /// The client's own metadata, returned as given.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<&'a Value>,
     /// Present when the job succeeded.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -37,7 +40,8 @@ pub struct JobView<'a> {
 }
 
 /// One Bedrock call.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Attempt)]
 pub struct AttemptView<'a> {
     pub region: &'a str,
     pub model_id: &'a str,
@@ -50,7 +54,8 @@ pub struct AttemptView<'a> {
 }
 
 /// The outcome of a job that succeeded.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = JobResult)]
 pub struct ResultView<'a> {
     pub text: &'a str,
     pub stop_reason: &'a str,
@@ -61,7 +66,8 @@ pub struct ResultView<'a> {
 }
 
 /// Token usage as Bedrock reported it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Usage)]
 pub struct UsageView {
     pub input_tokens: u32,
     pub output_tokens: u32,
@@ -69,7 +75,8 @@ pub struct UsageView {
 }
 
 /// Why a job did not succeed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = JobError)]
 pub struct ErrorView<'a> {
     #[serde(rename = "type")]
     pub kind: &'a str,

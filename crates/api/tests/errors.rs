@@ -129,7 +129,15 @@ async fn a_body_over_the_limit_is_413() {
     assert_eq!(status, 413, "{body}");
     assert_error(&body, "payload_too_large", &["262144"]);
 
-    let small = TestApi::start_with(None, None, ApiLimits { max_body_bytes: 64 }).await;
+    let small = TestApi::start_with(
+        None,
+        None,
+        ApiLimits {
+            max_body_bytes: 64,
+            ..ApiLimits::default()
+        },
+    )
+    .await;
     let (status, body) = json_of(small.invoke(json!({"prompt": "a".repeat(65)})).await).await;
     assert_eq!(status, 413, "{body}");
     assert_error(&body, "payload_too_large", &["64 bytes"]);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bedrock_lb_api::ApiLimits;
 use bedrock_lb_core::message::decode;
-use bedrock_lb_core::{JobId, JobQueue, JobStatus, QueueError, QueueMessage};
+use bedrock_lb_core::{JobId, JobQueue, JobStatus, QueueError, QueueMessage, SendOutcome};
 use chrono::{DateTime, Utc};
 use common::{TestApi, assert_error, json_of};
 use serde_json::json;
@@ -140,6 +140,12 @@ impl JobQueue for DownQueue {
     }
     async fn delete(&self, _: &str) -> Result<(), QueueError> {
         Err(QueueError::Unavailable("test: queue is down".into()))
+    }
+    async fn send_batch(&self, bodies: &[String]) -> Vec<SendOutcome> {
+        bodies
+            .iter()
+            .map(|_| Err(QueueError::Unavailable("test: queue is down".into())))
+            .collect()
     }
 }
 

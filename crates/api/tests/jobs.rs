@@ -9,8 +9,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bedrock_lb_api::ApiLimits;
 use bedrock_lb_core::{
-    Attempt, Job, JobCompletion, JobError, JobId, JobResult, JobStatus, JobStore, Lease,
-    StoreError, Usage,
+    Attempt, IdempotencyRecord, Job, JobCompletion, JobError, JobId, JobResult, JobStatus,
+    JobStore, Lease, StoreError, Usage,
 };
 use chrono::{DateTime, Duration, Utc};
 use common::{TestApi, assert_error, json_of};
@@ -183,6 +183,35 @@ impl JobStore for BrokenStore {
         _: &JobError,
         _: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        Err(self.0.clone())
+    }
+    async fn create_batch(&self, _: &[Job]) -> Result<(), StoreError> {
+        Err(self.0.clone())
+    }
+    async fn list_batch(
+        &self,
+        _: &str,
+        _: Option<&JobId>,
+        _: usize,
+    ) -> Result<Vec<Job>, StoreError> {
+        Err(self.0.clone())
+    }
+    async fn release(&self, _: &JobId, _: &str) -> Result<(), StoreError> {
+        Err(self.0.clone())
+    }
+    async fn fail_abandoned(
+        &self,
+        _: &JobId,
+        _: &JobError,
+        _: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Err(self.0.clone())
+    }
+    async fn put_idempotency(
+        &self,
+        _: &IdempotencyRecord,
+        _: DateTime<Utc>,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
         Err(self.0.clone())
     }
 }

@@ -15,5 +15,5 @@ pub mod provision;
 mod sqs;
 
 pub use bedrock::{BedrockInvoker, BedrockSettings};
-pub use dynamo::DynamoJobStore;
+pub use dynamo::{BATCH_INDEX, DEFAULT_JOB_TTL, DynamoJobStore, TTL_ATTRIBUTE};
 pub use sqs::SqsQueue;

@@ -1,18 +1,23 @@
 //! Creates the SQS queues and the DynamoDB table the adapters need, idempotently, so that the
 //! CLI, local development against moto, and tests can start from an empty account. Production
 //! deployments create the same resources through the `infra/` template; running these helpers
-//! against them changes nothing but the redrive policy's receive count.
+//! against them changes nothing but the redrive policy's receive count (and adds the batch
+//! index and TTL to a jobs table created before they existed).
 
 use std::error::Error;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::operation::create_table::CreateTableError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
+    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
+    GlobalSecondaryIndexUpdate, IndexStatus, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TableDescription, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use aws_sdk_sqs::error::SdkError;
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use crate::errors::chain;
+use crate::{BATCH_INDEX, TTL_ATTRIBUTE};
 
 /// How long [`ensure_jobs_table`] waits for a new table to become active.
 const TABLE_ACTIVE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -114,59 +119,192 @@ async fn queue_url(client: &aws_sdk_sqs::Client, name: &str) -> Result<String, P
         .ok_or(ProvisionError::Missing("QueueUrl"))
 }
 
-/// Creates (idempotently) the jobs table: partition key `job_id` (S), on-demand billing; then
-/// waits until it is active.
+/// Creates (idempotently) the jobs table: partition key `job_id` (S), on-demand billing, the
+/// global secondary index `batch_id-index` (hash `batch_id`, range `job_id`, all attributes)
+/// for batch listings, and DynamoDB TTL on `ttl`; then waits until table and index are active.
+/// An existing table missing the index gets it through UpdateTable, and TTL is enabled if it
+/// is off.
 pub async fn ensure_jobs_table(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
 ) -> Result<(), ProvisionError> {
-    if table_status(client, table).await?.is_none() {
-        let build =
-            |e: aws_sdk_dynamodb::error::BuildError| ProvisionError::DynamoDb(e.to_string());
+    match describe(client, table).await? {
+        None => {
+            let created = client
+                .create_table()
+                .table_name(table)
+                .attribute_definitions(string_attribute("job_id")?)
+                .attribute_definitions(string_attribute("batch_id")?)
+                .key_schema(key("job_id", KeyType::Hash)?)
+                .global_secondary_indexes(
+                    GlobalSecondaryIndex::builder()
+                        .index_name(BATCH_INDEX)
+                        .key_schema(key("batch_id", KeyType::Hash)?)
+                        .key_schema(key("job_id", KeyType::Range)?)
+                        .projection(all_attributes())
+                        .build()
+                        .map_err(build_error)?,
+                )
+                .billing_mode(BillingMode::PayPerRequest)
+                .send()
+                .await;
+            created_or_raced(created, table, "jobs table created")?;
+        }
+        Some(description) if !has_index(&description, BATCH_INDEX) => {
+            wait_until_active(client, table).await?;
+            client
+                .update_table()
+                .table_name(table)
+                .attribute_definitions(string_attribute("job_id")?)
+                .attribute_definitions(string_attribute("batch_id")?)
+                .global_secondary_index_updates(
+                    GlobalSecondaryIndexUpdate::builder()
+                        .create(
+                            CreateGlobalSecondaryIndexAction::builder()
+                                .index_name(BATCH_INDEX)
+                                .key_schema(key("batch_id", KeyType::Hash)?)
+                                .key_schema(key("job_id", KeyType::Range)?)
+                                .projection(all_attributes())
+                                .build()
+                                .map_err(build_error)?,
+                        )
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(dynamo_error)?;
+            tracing::info!(
+                table,
+                index = BATCH_INDEX,
+                "batch index added to the jobs table"
+            );
+        }
+        Some(_) => {}
+    }
+    wait_until_active(client, table).await?;
+    ensure_ttl(client, table).await
+}
+
+/// Creates (idempotently) the quota table: partition key `pk` (S), sort key `sk` (S),
+/// on-demand billing, DynamoDB TTL on `ttl` (worker heartbeats and usage windows expire);
+/// then waits until it is active.
+pub async fn ensure_quotas_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<(), ProvisionError> {
+    if describe(client, table).await?.is_none() {
         let created = client
             .create_table()
             .table_name(table)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("job_id")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .map_err(build)?,
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("job_id")
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .map_err(build)?,
-            )
+            .attribute_definitions(string_attribute("pk")?)
+            .attribute_definitions(string_attribute("sk")?)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
             .billing_mode(BillingMode::PayPerRequest)
             .send()
             .await;
-        match created {
-            Ok(_) => tracing::info!(table, "jobs table created"),
-            // Someone else created it between our describe and create.
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_resource_in_use_exception()) => {}
-            Err(err) => return Err(dynamo_error(err)),
-        }
+        created_or_raced(created, table, "quota table created")?;
     }
-    wait_until_active(client, table).await
+    wait_until_active(client, table).await?;
+    ensure_ttl(client, table).await
 }
 
-/// The table's status, or `None` when it does not exist.
-async fn table_status(
+/// Enables DynamoDB TTL on [`TTL_ATTRIBUTE`] unless it is on (or being turned on) already.
+async fn ensure_ttl(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), ProvisionError> {
+    let status = client
+        .describe_time_to_live()
+        .table_name(table)
+        .send()
+        .await
+        .map_err(dynamo_error)?
+        .time_to_live_description
+        .and_then(|d| d.time_to_live_status);
+    if matches!(
+        status,
+        Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+    ) {
+        return Ok(());
+    }
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(TTL_ATTRIBUTE)
+                .build()
+                .map_err(build_error)?,
+        )
+        .send()
+        .await
+        .map_err(dynamo_error)?;
+    tracing::info!(table, attribute = TTL_ATTRIBUTE, "TTL enabled");
+    Ok(())
+}
+
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> ProvisionError {
+    ProvisionError::DynamoDb(e.to_string())
+}
+
+fn string_attribute(name: &str) -> Result<AttributeDefinition, ProvisionError> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .map_err(build_error)
+}
+
+fn key(name: &str, key_type: KeyType) -> Result<KeySchemaElement, ProvisionError> {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(key_type)
+        .build()
+        .map_err(build_error)
+}
+
+fn all_attributes() -> Projection {
+    Projection::builder()
+        .projection_type(ProjectionType::All)
+        .build()
+}
+
+fn has_index(description: &TableDescription, index: &str) -> bool {
+    description
+        .global_secondary_indexes()
+        .iter()
+        .any(|i| i.index_name() == Some(index))
+}
+
+/// Accepts a CreateTable that succeeded, or lost a race with another creator.
+fn created_or_raced<T>(
+    created: Result<T, aws_sdk_dynamodb::error::SdkError<CreateTableError>>,
+    table: &str,
+    what: &str,
+) -> Result<(), ProvisionError> {
+    match created {
+        Ok(_) => {
+            tracing::info!(table, "{what}");
+            Ok(())
+        }
+        // Someone else created it between our describe and create.
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            Ok(())
+        }
+        Err(err) => Err(dynamo_error(err)),
+    }
+}
+
+/// The table's description, or `None` when it does not exist.
+async fn describe(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
-) -> Result<Option<TableStatus>, ProvisionError> {
+) -> Result<Option<TableDescription>, ProvisionError> {
     match client.describe_table().table_name(table).send().await {
-        Ok(out) => Ok(Some(
-            out.table
-                .and_then(|t| t.table_status)
-                .ok_or(ProvisionError::Missing("TableStatus"))?,
-        )),
+        Ok(out) => Ok(Some(out.table.ok_or(ProvisionError::Missing("Table"))?)),
         Err(err)
             if err
                 .as_service_error()
@@ -178,6 +316,18 @@ async fn table_status(
     }
 }
 
+/// Whether the table and all its global secondary indexes are active.
+async fn is_active(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<bool, ProvisionError> {
+    let Some(description) = describe(client, table).await? else {
+        return Ok(false);
+    };
+    let indexes_active = description
+        .global_secondary_indexes()
+        .iter()
+        .all(|i| matches!(i.index_status(), None | Some(IndexStatus::Active)));
+    Ok(description.table_status() == Some(&TableStatus::Active) && indexes_active)
+}
+
 async fn wait_until_active(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
@@ -185,7 +335,7 @@ async fn wait_until_active(
     let started = tokio::time::Instant::now();
     let mut delay = Duration::from_millis(100);
     loop {
-        if table_status(client, table).await? == Some(TableStatus::Active) {
+        if is_active(client, table).await? {
             return Ok(());
         }
         if started.elapsed() >= TABLE_ACTIVE_TIMEOUT {

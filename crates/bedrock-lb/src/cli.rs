@@ -1,17 +1,18 @@
-//! The `bedrock-lb` command line: `serve`, `submit`, `jobs get` and `init-aws`.
+//! The `bedrock-lb` command line: `serve`, `submit`, `batch`, `jobs`, `batches` and
+//! `init-aws`. The commands that call a running API live in [`crate::remote`].
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use bedrock_lb_config::{Backend, BedrockTarget, Config};
+use bedrock_lb_config::{AuthMode, Backend, BedrockTarget, Config};
 use bedrock_lb_core::InvokeRequest;
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-use crate::client::ApiClient;
+use crate::remote::{self, ApiArgs, BatchArgs};
 use crate::serve::{self, ServeOptions};
 
 /// Quota-aware load balancer for Amazon Bedrock.
@@ -28,9 +29,15 @@ pub enum Command {
     Serve(ServeArgs),
     /// Submit one prompt to a running API.
     Submit(SubmitArgs),
-    /// Look at jobs.
+    /// Submit a JSON Lines file of prompts in chunks and write the results in input order
+    /// (resumable: run it again with the same --out to continue).
+    Batch(BatchArgs),
+    /// Look at or cancel jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Look at batches.
+    #[command(subcommand)]
+    Batches(BatchesCommand),
     /// Create the SQS queue (with its dead-letter queue) and the DynamoDB jobs table, e.g. in moto.
     InitAws(InitAwsArgs),
 }
@@ -116,14 +123,10 @@ pub struct ServeArgs {
     /// Serve the API only, without an in-process worker.
     #[arg(long)]
     pub no_worker: bool,
-}
-
-/// Where the API is.
-#[derive(Debug, Clone, Args)]
-pub struct ApiArgs {
-    /// Base URL of the bedrock-lb API.
-    #[arg(long, env = "BEDROCK_LB_API", default_value = "http://127.0.0.1:8080")]
-    pub api: String,
+    /// Require this key in `x-api-key` on every API call (API-key mode with one key named
+    /// `local`), so that a local server can be shared safely.
+    #[arg(long, env = "BEDROCK_LB_SERVE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -160,12 +163,26 @@ pub enum JobsCommand {
     /// Print one job as JSON.
     Get {
         job_id: String,
-        /// Wait for the job to finish first.
-        #[arg(long)]
-        wait: bool,
-        /// How long --wait waits, in seconds.
-        #[arg(long, default_value_t = 300)]
-        timeout: u64,
+        /// Wait up to SECS (300 when no value is given) for the job to finish first; the
+        /// server holds each request up to 20 s (long poll).
+        #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "300")]
+        wait: Option<u64>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Cancel a job that has not started yet; prints the cancelled job.
+    Cancel {
+        job_id: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BatchesCommand {
+    /// Print a batch's job counts by status, and its first job ids, as JSON.
+    Get {
+        batch_id: String,
         #[command(flatten)]
         api: ApiArgs,
     },
@@ -189,20 +206,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => run_serve(args).await,
         Command::Submit(args) => run_submit(args).await,
-        Command::Jobs(JobsCommand::Get {
-            job_id,
-            wait,
-            timeout,
-            api,
-        }) => {
-            let client = ApiClient::new(api.api);
-            let job = if wait {
-                client.wait(&job_id, Duration::from_secs(timeout)).await?
-            } else {
-                client.job(&job_id).await?
-            };
-            println!("{}", serde_json::to_string_pretty(&job)?);
-            Ok(ExitCode::SUCCESS)
+        Command::Batch(args) => remote::run_batch(args).await,
+        Command::Jobs(JobsCommand::Get { job_id, wait, api }) => {
+            remote::get_job(&api, &job_id, wait.map(Duration::from_secs)).await
+        }
+        Command::Jobs(JobsCommand::Cancel { job_id, api }) => {
+            remote::cancel_job(&api, &job_id).await
+        }
+        Command::Batches(BatchesCommand::Get { batch_id, api }) => {
+            remote::get_batch(&api, &batch_id).await
         }
         Command::InitAws(args) => run_init_aws(args).await,
     }
@@ -212,6 +224,9 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = args.config.load()?;
     if let Some(listen) = args.listen {
         config.listen = listen;
+    }
+    if let Some(key) = &args.api_key {
+        require_api_key(&mut config, key)?;
     }
     let listener = TcpListener::bind(&config.listen)
         .await
@@ -224,8 +239,18 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Switches `config` to API-key mode with the single key `key`, named `local`; only its
+/// SHA-256 is kept, as in a configuration file.
+pub fn require_api_key(config: &mut Config, key: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(!key.trim().is_empty(), "--api-key must not be empty");
+    config.api.auth = AuthMode::ApiKey;
+    config.api.api_keys = [("local".to_owned(), remote::sha256_hex(key))].into();
+    config.validate()?;
+    Ok(())
+}
+
 async fn run_submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
-    let client = ApiClient::new(args.api.api);
+    let client = args.api.client().await?;
     let request = InvokeRequest {
         model: args.model,
         system: args.system,
@@ -233,7 +258,7 @@ async fn run_submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         temperature: args.temperature,
         ..InvokeRequest::from_prompt(args.prompt)
     };
-    let job_id = client.submit(&request).await?;
+    let job_id = client.submit(&request, None).await?;
     if !args.wait {
         println!("{job_id}");
         return Ok(ExitCode::SUCCESS);

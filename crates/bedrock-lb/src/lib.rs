@@ -3,12 +3,16 @@
 //! worker, and holds the command-line interface.
 //!
 //! This crate is the composition root shared by the three binaries, which stay thin:
-//! `bedrock-lb` (serve, submit, jobs, init-aws), `bedrock-lb-worker` (worker-only processes) and
+//! `bedrock-lb` (serve, submit, batch, jobs, batches, init-aws), `bedrock-lb-worker` (worker-only processes) and
 //! `bedrock-lb-lambda` (the API inside AWS Lambda).
 
+pub mod batch;
 pub mod cli;
 pub mod client;
+pub mod remote;
 pub mod serve;
+pub mod signing;
+pub mod sweep;
 pub mod wiring;
 
 /// Logs to stderr, at `info` unless `RUST_LOG` says otherwise.

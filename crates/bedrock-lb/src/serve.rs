@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use bedrock_lb_api::{ApiLimits, ApiState};
+use bedrock_lb_api::ApiState;
 use bedrock_lb_config::Config;
 use bedrock_lb_core::{Clock, SystemClock};
 use bedrock_lb_worker::{WorkerContext, WorkerSettings};
@@ -42,14 +42,21 @@ pub async fn run(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let catalog = Arc::new(config.catalog()?);
     let storage = wiring::storage(&config, Arc::clone(&clock)).await?;
-    let router = bedrock_lb_api::router(ApiState {
-        store: Arc::clone(&storage.store),
-        queue: Arc::clone(&storage.queue),
-        catalog: Arc::clone(&catalog),
-        clock: Arc::clone(&clock),
-        limits: ApiLimits {
-            max_body_bytes: config.api.max_body_bytes,
-        },
+    let router = bedrock_lb_api::router(ApiState::new(
+        Arc::clone(&storage.store),
+        Arc::clone(&storage.queue),
+        Arc::clone(&catalog),
+        Arc::clone(&clock),
+        &config.api,
+    )?);
+
+    let sweep = storage.embedded_store.clone().map(|store| {
+        tokio::spawn(crate::sweep::run(
+            store,
+            Arc::clone(&clock),
+            crate::sweep::SWEEP_EVERY,
+            shutdown.child_token(),
+        ))
     });
 
     let mut bedrock = None;
@@ -61,6 +68,7 @@ pub async fn run(
             invoker: Arc::clone(&wired.invoker),
             catalog: Arc::clone(&catalog),
             clock: Arc::clone(&clock),
+            dead_letters: storage.dead_letters.clone(),
         };
         bedrock = Some(wired);
         let settings = WorkerSettings::from_config(&config.worker, options.worker_id.clone());
@@ -102,6 +110,9 @@ pub async fn run(
         .context("serving the API")?;
     if let Some(worker) = worker {
         worker.await.context("the worker task panicked")?;
+    }
+    if let Some(sweep) = sweep {
+        sweep.await.context("the TTL sweep panicked")?;
     }
     if let Some(simulator) = bedrock.and_then(|b| b.simulator) {
         simulator.shutdown().await;

@@ -10,7 +10,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use bedrock_lb_aws::{BedrockInvoker, BedrockSettings, DynamoJobStore, SqsQueue};
 use bedrock_lb_config::{Backend, BedrockTarget, Config};
 use bedrock_lb_core::{Clock, JobQueue, JobStore, ModelInvoker};
-use bedrock_lb_embedded::{EmbeddedDb, QueueSettings};
+use bedrock_lb_embedded::{EmbeddedDb, EmbeddedJobStore, QueueSettings};
 use bedrock_sim::{LatencyConfig, RegionConfig, SimConfig, SimHandle, SimModel};
 
 /// The job store and queue.
@@ -18,6 +18,13 @@ use bedrock_sim::{LatencyConfig, RegionConfig, SimConfig, SimHandle, SimModel};
 pub struct Storage {
     pub store: Arc<dyn JobStore>,
     pub queue: Arc<dyn JobQueue>,
+    /// Where the queue's messages go after too many receives (SQS: the dead-letter queue of
+    /// the queue's redrive policy; local: the embedded dead letters), for the worker to drain
+    /// and fail their jobs. `None` when the SQS queue has no redrive policy.
+    pub dead_letters: Option<Arc<dyn JobQueue>>,
+    /// The embedded job store, for the local mode's TTL sweep (`purge_finished`); `None` in
+    /// the aws backend, where DynamoDB's TTL deletes finished jobs.
+    pub embedded_store: Option<EmbeddedJobStore>,
     /// Where they live, for the start-up log line.
     pub description: String,
 }
@@ -39,9 +46,12 @@ pub async fn storage(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<S
             let path = config.database_path();
             let db = EmbeddedDb::open(&path, clock)
                 .with_context(|| format!("opening the local database {}", path.display()))?;
+            let store = db.job_store().with_job_ttl(config.job_ttl());
             Ok(Storage {
-                store: Arc::new(db.job_store()),
+                store: Arc::new(store.clone()),
                 queue: Arc::new(db.queue(QueueSettings::default())),
+                dead_letters: Some(Arc::new(db.dead_letter_queue())),
+                embedded_store: Some(store),
                 description: format!("local store {}", path.display()),
             })
         }
@@ -53,13 +63,39 @@ pub async fn storage(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<S
             );
             let queue_url = config.queue_url.clone().unwrap_or_default();
             let table = config.jobs_table.clone().unwrap_or_default();
-            let description = format!("SQS {queue_url}, DynamoDB table {table}");
+            let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url.clone());
+            // Not fatal: the API (Lambda) never drains dead letters and may lack the rights
+            // to read the queue's attributes; a worker without them logs this warning.
+            let configured_dlq = config
+                .dead_letter_queue_url
+                .clone()
+                .map(|url| SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), url));
+            let dead_letters = match configured_dlq {
+                Some(dlq) => Some(dlq),
+                None => match queue.dead_letter_queue().await {
+                    Ok(dlq) => dlq,
+                    Err(err) => {
+                        tracing::warn!(queue = %queue_url, error = %err,
+                        "cannot resolve the dead-letter queue; dead letters will not be drained");
+                        None
+                    }
+                },
+            };
+            let description = match &dead_letters {
+                Some(dlq) => format!(
+                    "SQS {queue_url} (dead letters {}), DynamoDB table {table}",
+                    dlq.queue_url()
+                ),
+                None => format!("SQS {queue_url} (no redrive policy), DynamoDB table {table}"),
+            };
             Ok(Storage {
-                store: Arc::new(DynamoJobStore::new(
-                    aws_sdk_dynamodb::Client::new(&sdk),
-                    table,
-                )),
-                queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), queue_url)),
+                store: Arc::new(
+                    DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), table)
+                        .with_job_ttl(config.job_ttl()),
+                ),
+                queue: Arc::new(queue),
+                dead_letters: dead_letters.map(|dlq| Arc::new(dlq) as Arc<dyn JobQueue>),
+                embedded_store: None,
                 description,
             })
         }
@@ -115,7 +151,8 @@ pub async fn bedrock(config: &Config) -> anyhow::Result<Bedrock> {
     }
 }
 
-/// A simulator scenario that serves every bucket of the configuration.
+/// A simulator scenario that serves every bucket of the configuration. The configuration
+/// carries no quotas yet, so every bucket is unlimited; windows are Bedrock's 60 s, sliding.
 pub fn simulator_config(config: &Config) -> SimConfig {
     let mut regions: BTreeMap<String, RegionConfig> = BTreeMap::new();
     for model in config.models.values() {
@@ -135,8 +172,10 @@ pub fn simulator_config(config: &Config) -> SimConfig {
         latency: LatencyConfig {
             first_token_ms: config.simulator.first_token_ms,
             per_output_token_ms: config.simulator.per_output_token_ms,
+            jitter: 0.0,
         },
         regions,
+        ..SimConfig::default()
     }
 }
 

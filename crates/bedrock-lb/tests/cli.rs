@@ -22,7 +22,7 @@ fn run(binary: &str, args: &[&str]) -> (bool, String, String) {
 fn help_lists_the_commands() {
     let (ok, stdout, _) = run(env!("CARGO_BIN_EXE_bedrock-lb"), &["--help"]);
     assert!(ok);
-    for command in ["serve", "submit", "jobs", "init-aws"] {
+    for command in ["serve", "submit", "batch", "jobs", "batches", "init-aws"] {
         assert!(stdout.contains(command), "`{command}` in\n{stdout}");
     }
     let (ok, stdout, _) = run(env!("CARGO_BIN_EXE_bedrock-lb-worker"), &["--help"]);

@@ -49,6 +49,10 @@ pub struct Config {
     /// SQS queue URL (aws backend).
     #[serde(default)]
     pub queue_url: Option<String>,
+    /// SQS dead-letter queue URL (aws backend). When absent it is found through the queue's
+    /// redrive policy, which costs two calls and the rights to make them at start-up.
+    #[serde(default)]
+    pub dead_letter_queue_url: Option<String>,
     /// DynamoDB jobs table name (aws backend).
     #[serde(default)]
     pub jobs_table: Option<String>,

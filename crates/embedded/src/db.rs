@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 
 use crate::error::EmbeddedError;
 use crate::jobs::EmbeddedJobStore;
-use crate::queue::{EmbeddedQueue, QueueSettings};
+use crate::queue::{DeadLetterQueue, EmbeddedQueue, QueueSettings};
 use crate::schema;
 
 /// How long a statement waits for another connection's write lock before failing.
@@ -86,6 +86,12 @@ impl EmbeddedDb {
     /// The queue stored in this database.
     pub fn queue(&self, settings: QueueSettings) -> EmbeddedQueue {
         EmbeddedQueue::new(self.clone(), settings)
+    }
+
+    /// The dead letters stored in this database (messages the queue received too often), as
+    /// a queue the worker drains to fail their jobs, like SQS's dead-letter queue.
+    pub fn dead_letter_queue(&self) -> DeadLetterQueue {
+        DeadLetterQueue::new(self.clone())
     }
 
     /// The job store stored in this database.

@@ -14,6 +14,8 @@ mod schema;
 
 pub use db::EmbeddedDb;
 pub use error::EmbeddedError;
-pub use jobs::EmbeddedJobStore;
-pub use queue::{DEFAULT_RECHECK_INTERVAL, DeadLetter, EmbeddedQueue, QueueDepth, QueueSettings};
+pub use jobs::{DEFAULT_JOB_TTL, EmbeddedJobStore};
+pub use queue::{
+    DEFAULT_RECHECK_INTERVAL, DeadLetter, DeadLetterQueue, EmbeddedQueue, QueueDepth, QueueSettings,
+};
 pub use schema::SCHEMA_VERSION;

@@ -45,6 +45,27 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX jobs_batch ON jobs (batch_id) WHERE batch_id IS NOT NULL;
     CREATE INDEX jobs_status_updated ON jobs (status, updated_ms);
     ",
+    // 2: batch listing in id order, finished-job TTL, idempotency keys, and a dead-letter queue
+    // that can be received from (visibility, receipts) like SQS's.
+    "
+    DROP INDEX jobs_batch;
+    CREATE INDEX jobs_batch_id ON jobs (batch_id, job_id) WHERE batch_id IS NOT NULL;
+    ALTER TABLE jobs ADD COLUMN ttl_s INTEGER;
+    CREATE INDEX jobs_ttl ON jobs (ttl_s) WHERE ttl_s IS NOT NULL;
+
+    CREATE TABLE idempotency (
+        key              TEXT    PRIMARY KEY NOT NULL,
+        expires_ms       INTEGER NOT NULL,
+        doc              TEXT    NOT NULL
+    );
+    CREATE INDEX idempotency_expires ON idempotency (expires_ms);
+
+    ALTER TABLE dead_letters ADD COLUMN visible_at_ms INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE dead_letters ADD COLUMN dlq_receive_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE dead_letters ADD COLUMN receipt TEXT;
+    CREATE UNIQUE INDEX dead_letters_receipt ON dead_letters (receipt);
+    CREATE INDEX dead_letters_visible ON dead_letters (visible_at_ms, seq);
+    ",
 ];
 
 /// The schema version this build writes.
@@ -90,12 +111,42 @@ mod tests {
         let tables: i64 = conn
             .query_row(
                 "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' \
-                 AND name IN ('queue_messages', 'dead_letters', 'jobs')",
+                 AND name IN ('queue_messages', 'dead_letters', 'jobs', 'idempotency')",
                 [],
                 |row| row.get(0),
             )
             .unwrap();
-        assert_eq!(tables, 3);
+        assert_eq!(tables, 4);
+    }
+
+    #[test]
+    fn a_version_1_file_keeps_its_rows_and_gains_the_new_columns() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO jobs (job_id, status, created_ms, updated_ms, batch_id, doc) \
+             VALUES ('j1', 'queued', 1, 1, 'b', '{}'); \
+             INSERT INTO dead_letters (message_id, body, sent_ms, receive_count, dead_ms) \
+             VALUES ('m1', 'body', 1, 5, 2);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(current_version(&conn).unwrap(), SCHEMA_VERSION);
+        let ttl: Option<i64> = conn
+            .query_row("SELECT ttl_s FROM jobs WHERE job_id = 'j1'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(ttl, None);
+        let (visible, count, receipt): (i64, i64, Option<String>) = conn
+            .query_row(
+                "SELECT visible_at_ms, dlq_receive_count, receipt FROM dead_letters",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((visible, count, receipt), (0, 0, None));
     }
 
     #[test]

@@ -167,7 +167,13 @@ async fn messages_come_in_send_order_and_max_is_respected() {
     for body in &bodies[..3] {
         ids.push(queue.send(body.clone()).await.unwrap());
     }
-    ids.extend(queue.send_batch(bodies[3..].to_vec()).await.unwrap());
+    ids.extend(
+        queue
+            .send_batch(&bodies[3..])
+            .await
+            .into_iter()
+            .map(|outcome| outcome.unwrap()),
+    );
 
     let first = queue.receive(3, NO_WAIT, VIS).await.unwrap();
     let rest = queue.receive(10, NO_WAIT, VIS).await.unwrap();
@@ -286,11 +292,12 @@ async fn two_connections_to_one_file_never_hand_out_a_message_twice() {
     let b = EmbeddedDb::open(&path, clock.clone())
         .unwrap()
         .queue(QueueSettings::default());
+    let bodies: Vec<String> = (0..40).map(|i| i.to_string()).collect();
     let sent: HashSet<String> = a
-        .send_batch((0..40).map(|i| i.to_string()).collect())
+        .send_batch(&bodies)
         .await
-        .unwrap()
         .into_iter()
+        .map(|outcome| outcome.unwrap())
         .collect();
 
     let drain = |queue: bedrock_lb_embedded::EmbeddedQueue| {

@@ -1,35 +1,50 @@
 //! The simulator's scenario: which models each region serves, with what limits, and how slow
 //! the simulated models are.
 //!
-//! A scenario is a TOML file (or [`SimConfig::sample`]). Unknown keys are rejected so that a typo
-//! in a scenario fails loudly instead of silently simulating something else. Later scenarios will
-//! also carry quotas and faults per bucket; they belong here, next to the models they apply to.
+//! A scenario is a TOML file (or [`SimConfig::sample`], the same as `scenarios/default.toml`).
+//! Unknown keys are rejected so that a typo in a scenario fails loudly instead of silently
+//! simulating something else. Quotas (`[quotas.REGION."MODEL"]`) and faults
+//! (`[faults.regions.REGION]`, `[faults.buckets.REGION."MODEL"]`) are keyed the way the control
+//! API addresses them, next to the models they apply to.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::fault::Faults;
+use crate::quota::{QuotaConfig, WindowConfig};
+
 /// A whole scenario: the seed of the synthetic text, the simulated latency and the regions.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SimConfig {
     /// Seeds the synthetic completions, so that two runs of one scenario answer alike.
     pub seed: u64,
     /// How long a simulated call takes.
     pub latency: LatencyConfig,
+    /// How quota windows refill and how long they are.
+    pub window: WindowConfig,
     /// Regions by name (e.g. `us-east-1`); a region not listed serves nothing.
     pub regions: BTreeMap<String, RegionConfig>,
+    /// Quotas per bucket: region → model key (as in `regions`) → limits. A bucket not listed
+    /// is unlimited.
+    pub quotas: BTreeMap<String, BTreeMap<String, QuotaConfig>>,
+    /// Faults in force at start.
+    pub faults: Faults,
 }
 
-/// Simulated model latency; both parts default to 0 so that tests run instantly.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Simulated model latency; everything defaults to 0 so that tests run instantly.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LatencyConfig {
     /// Time before the first token, in milliseconds.
     pub first_token_ms: u64,
     /// Time per generated token, in milliseconds.
     pub per_output_token_ms: u64,
+    /// Random spread of each call's latency, as a fraction (0.2 = up to 20% faster or slower),
+    /// drawn from the scenario's seed.
+    pub jitter: f64,
 }
 
 /// The models one region serves.
@@ -79,11 +94,6 @@ pub enum SimConfigError {
     Invalid(String),
 }
 
-/// Claude 4 Sonnet's on-demand id; Bedrock serves it only through inference profiles.
-const SONNET_4: &str = "anthropic.claude-sonnet-4-20250514-v1:0";
-const HAIKU_3: &str = "anthropic.claude-3-haiku-20240307-v1:0";
-const NOVA_LITE: &str = "amazon.nova-lite-v1:0";
-
 impl SimConfig {
     /// Parses and checks a TOML scenario.
     pub fn from_toml_str(s: &str) -> Result<Self, SimConfigError> {
@@ -100,55 +110,6 @@ impl SimConfig {
             error,
         })?;
         Self::from_toml_str(&text)
-    }
-
-    /// Three regions (us-east-1, us-west-2, eu-west-1) serving a few real Bedrock models:
-    /// Claude 3 Haiku everywhere, Claude Sonnet 4 through the `us.` profile in the US regions and
-    /// the `eu.` profile in eu-west-1 (its on-demand id is refused everywhere), and Nova Lite in
-    /// the US regions. Seed 42, no latency.
-    pub fn sample() -> Self {
-        let haiku = SimModel {
-            max_output_tokens: 4096,
-            output_burndown: 1,
-            requires_inference_profile: false,
-        };
-        let sonnet_profile = SimModel {
-            max_output_tokens: 64_000,
-            output_burndown: 5,
-            requires_inference_profile: false,
-        };
-        let sonnet_on_demand = SimModel {
-            requires_inference_profile: true,
-            ..sonnet_profile.clone()
-        };
-        let nova_lite = SimModel {
-            max_output_tokens: 5000,
-            output_burndown: 1,
-            requires_inference_profile: false,
-        };
-        let region = |profile_prefix: &str, with_nova: bool| {
-            let mut models = BTreeMap::new();
-            models.insert(HAIKU_3.to_owned(), haiku.clone());
-            models.insert(SONNET_4.to_owned(), sonnet_on_demand.clone());
-            models.insert(
-                format!("{profile_prefix}.{SONNET_4}"),
-                sonnet_profile.clone(),
-            );
-            if with_nova {
-                models.insert(NOVA_LITE.to_owned(), nova_lite.clone());
-            }
-            RegionConfig { models }
-        };
-        let regions = BTreeMap::from([
-            ("us-east-1".to_owned(), region("us", true)),
-            ("us-west-2".to_owned(), region("us", true)),
-            ("eu-west-1".to_owned(), region("eu", false)),
-        ]);
-        Self {
-            seed: 42,
-            latency: LatencyConfig::default(),
-            regions,
-        }
     }
 
     /// Checks what serde cannot: limits that would make every call fail.
@@ -175,22 +136,78 @@ impl SimConfig {
                 }
             }
         }
+        if !(self.window.secs.is_finite() && self.window.secs >= 0.001) {
+            return Err(SimConfigError::Invalid(format!(
+                "window.secs must be at least 0.001, got {}",
+                self.window.secs
+            )));
+        }
+        if !(0.0..1.0).contains(&self.latency.jitter) {
+            return Err(SimConfigError::Invalid(format!(
+                "latency.jitter must be in 0..1, got {}",
+                self.latency.jitter
+            )));
+        }
+        for (region, models) in &self.quotas {
+            for model in models.keys() {
+                let served = self
+                    .regions
+                    .get(region)
+                    .is_some_and(|r| r.models.contains_key(model));
+                if !served {
+                    return Err(SimConfigError::Invalid(format!(
+                        "quotas.{region}.\"{model}\": region `{region}` serves no model `{model}`"
+                    )));
+                }
+            }
+        }
+        for (region, models) in &self.faults.buckets {
+            for model in models.keys() {
+                if self.model_key(region, model).is_none() {
+                    return Err(SimConfigError::Invalid(format!(
+                        "faults.buckets.{region}.\"{model}\": region `{region}` serves no model `{model}`"
+                    )));
+                }
+            }
+        }
+        self.faults.validate().map_err(SimConfigError::Invalid)?;
         Ok(())
+    }
+
+    /// The quota of the bucket keyed `model_key` in `region`; unlimited when none is set.
+    pub fn quota(&self, region: &str, model_key: &str) -> QuotaConfig {
+        self.quotas
+            .get(region)
+            .and_then(|m| m.get(model_key))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Like [`SimConfig::model`], also giving the key the model is configured under, which
+    /// names its bucket (an ARN call counts against the bucket of its bare id).
+    pub fn model_key<'a>(
+        &'a self,
+        region: &str,
+        model_id: &str,
+    ) -> Option<(&'a str, &'a SimModel)> {
+        let models = &self.regions.get(region)?.models;
+        if let Some((key, model)) = models.get_key_value(model_id) {
+            return Some((key.as_str(), model));
+        }
+        let arn = parse_bedrock_arn(model_id)?;
+        if arn.region != region {
+            return None;
+        }
+        models
+            .get_key_value(arn.resource_id)
+            .map(|(key, model)| (key.as_str(), model))
     }
 
     /// The model a call names in `region`: the entry keyed exactly by `model_id`, else, for a
     /// foundation-model or inference-profile ARN of that same region, the entry keyed by the
     /// ARN's bare id. `None` when the region serves no such model.
     pub fn model(&self, region: &str, model_id: &str) -> Option<&SimModel> {
-        let models = &self.regions.get(region)?.models;
-        if let Some(model) = models.get(model_id) {
-            return Some(model);
-        }
-        let arn = parse_bedrock_arn(model_id)?;
-        if arn.region != region {
-            return None;
-        }
-        models.get(arn.resource_id)
+        self.model_key(region, model_id).map(|(_, model)| model)
     }
 }
 
@@ -226,6 +243,39 @@ fn parse_bedrock_arn(s: &str) -> Option<BedrockArn<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shipped_default_scenario_is_the_sample() {
+        let shipped = include_str!("../../../scenarios/default.toml");
+        assert_eq!(
+            SimConfig::from_toml_str(shipped).unwrap(),
+            SimConfig::sample()
+        );
+    }
+
+    #[test]
+    fn quotas_and_faults_must_name_served_models() {
+        let err = SimConfig::from_toml_str(
+            r#"
+            [regions.us-east-1.models."m:0"]
+            [quotas.us-east-1."n:0"]
+            tpm = 10
+            "#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("serves no model `n:0`"), "{err}");
+        let err = SimConfig::from_toml_str(
+            r#"
+            [regions.us-east-1.models."m:0"]
+            [faults.regions.us-east-1]
+            internal_error_rate = 2.0
+            "#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("internal_error_rate"), "{err}");
+        let err = SimConfig::from_toml_str("[window]\nsecs = 0.0\n").unwrap_err();
+        assert!(err.to_string().contains("window.secs"), "{err}");
+    }
 
     #[test]
     fn the_sample_round_trips_through_toml() {

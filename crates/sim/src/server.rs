@@ -19,6 +19,11 @@ pub fn router(config: SimConfig) -> Router {
     routes(Arc::new(Simulator::new(config)))
 }
 
+/// The Router of an existing simulator, whose state the caller keeps a handle on.
+pub fn router_for(sim: Arc<Simulator>) -> Router {
+    routes(sim)
+}
+
 /// Serves the simulator on `listener` until `shutdown` completes, then finishes the calls in
 /// flight.
 pub async fn serve(
@@ -26,7 +31,16 @@ pub async fn serve(
     config: SimConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(config))
+    serve_simulator(listener, Arc::new(Simulator::new(config)), shutdown).await
+}
+
+/// Like [`serve`], for a simulator the caller keeps a handle on.
+pub async fn serve_simulator(
+    listener: TcpListener,
+    sim: Arc<Simulator>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, routes(sim))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -37,12 +51,14 @@ pub async fn spawn(config: SimConfig) -> std::io::Result<SimHandle> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     let addr = listener.local_addr()?;
     let (shutdown, signal) = oneshot::channel::<()>();
+    let sim = Arc::new(Simulator::new(config));
     // Dropping the sender also completes the signal, so dropping the handle stops the server.
-    let task = tokio::spawn(serve(listener, config, async move {
+    let task = tokio::spawn(serve_simulator(listener, Arc::clone(&sim), async move {
         let _ = signal.await;
     }));
     Ok(SimHandle {
         addr,
+        sim,
         shutdown,
         task,
     })
@@ -53,6 +69,8 @@ pub async fn spawn(config: SimConfig) -> std::io::Result<SimHandle> {
 pub struct SimHandle {
     /// Where it listens.
     addr: SocketAddr,
+    /// The simulator's state, for in-process statistics and control.
+    sim: Arc<Simulator>,
     /// Stops the server when sent to or dropped.
     shutdown: oneshot::Sender<()>,
     /// The server task, awaited on shutdown.
@@ -63,6 +81,16 @@ impl SimHandle {
     /// The address the simulator listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The running simulator: [`Simulator::stats`], faults and quotas, without HTTP.
+    pub fn simulator(&self) -> &Arc<Simulator> {
+        &self.sim
+    }
+
+    /// The ground-truth statistics (the same as `GET /_sim/stats`).
+    pub fn stats(&self) -> crate::stats::SimStats {
+        self.sim.stats()
     }
 
     /// The base URL, `http://127.0.0.1:PORT`, to give a client as its endpoint.

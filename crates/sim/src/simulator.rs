@@ -1,19 +1,31 @@
-//! The simulator's shared state and its one operation so far, Converse, apart from HTTP.
+//! The simulator's shared state and its operations (Converse, InvokeModel), apart from HTTP.
 //!
-//! [`Simulator`] is what every request handler shares (behind an `Arc`). It owns the scenario
-//! now; the per-bucket state that quotas and faults need (token ledgers, request counters,
-//! injected faults, statistics) will live here too, keyed by region and model.
+//! [`Simulator`] is what every request handler shares (behind an `Arc`): the scenario, one
+//! [`Bucket`] per configured (region, model key) with its quota ledgers and counters, the faults
+//! in force, and the seeded generator that draws faults and latency jitter. Every call goes
+//! through [`Simulator::call`]: access and validation, faults, quota admission (reserve
+//! `input + max_tokens`), the simulated latency, then settlement (`input + output × burndown`).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use bedrock_lb_core::tokens::estimate_tokens;
+use tokio::time::Instant;
 
+use crate::bucket::Bucket;
 use crate::config::{SimConfig, SimModel};
-use crate::error::BedrockError;
+use crate::error::{BedrockError, BedrockErrorKind};
+use crate::fault::Faults;
 use crate::generate::{GenerationInput, generate};
+use crate::invoke::InvokeBody;
+use crate::ledger::WindowMode;
+use crate::prepare::{Prepared, check_converse};
+use crate::stats::{SimStats, Totals};
 use crate::wire::{
-    ConverseRequest, ConverseResponse, Metrics, Output, OutputMessage, OutputText, TokenUsage,
+    ConverseRequest, ConverseResponse, Metrics, Output, OutputMessage, OutputText, StopReason,
+    TokenUsage,
 };
 
 /// The state shared by all requests to one simulator.
@@ -23,26 +35,70 @@ pub struct Simulator {
     config: SimConfig,
     /// Counts requests, to give each response a distinct request id.
     requests: AtomicU64,
+    /// Every configured bucket, by (region, model key).
+    pub(crate) buckets: BTreeMap<(String, String), Bucket>,
+    /// The faults in force.
+    pub(crate) faults: Mutex<Faults>,
+    /// Draws faults and jitter; seeded by the scenario, so runs repeat.
+    rng: Mutex<fastrand::Rng>,
 }
 
-/// A validated Converse call: the texts and the effective settings.
-#[derive(Debug)]
-struct Checked<'r> {
-    texts: Vec<&'r str>,
-    max_tokens: u32,
-    stop_sequences: &'r [String],
+/// A finished simulated call, whatever its operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    pub text: String,
+    pub stop_reason: StopReason,
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+    /// The simulated latency, as reported in `metrics.latencyMs` and
+    /// `x-amzn-bedrock-invocation-latency`.
+    pub latency_ms: u64,
+}
+
+/// Why a control-API change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// No such bucket in the scenario.
+    #[error("region `{region}` serves no model `{model_id}`")]
+    UnknownBucket { region: String, model_id: String },
+    /// The fault or quota is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Simulator {
-    /// A simulator for `config`.
+    /// A simulator for `config`, with every bucket empty; window 0 starts now.
     pub fn new(config: SimConfig) -> Self {
+        let start = Instant::now();
+        let mut buckets = BTreeMap::new();
+        for (region, region_config) in &config.regions {
+            for (key, model) in &region_config.models {
+                let bucket = Bucket::new(
+                    region,
+                    key,
+                    model.output_burndown,
+                    config.quota(region, key),
+                    config.window,
+                    start,
+                );
+                buckets.insert((region.clone(), key.clone()), bucket);
+            }
+        }
         Self {
+            faults: Mutex::new(config.faults.clone()),
+            rng: Mutex::new(fastrand::Rng::with_seed(config.seed)),
+            buckets,
             config,
             requests: AtomicU64::new(0),
         }
     }
 
-    /// The scenario being simulated.
+    /// The scenario being simulated (as loaded; runtime changes are in [`Simulator::stats`]
+    /// and [`Simulator::faults`]).
     pub fn config(&self) -> &SimConfig {
         &self.config
     }
@@ -53,168 +109,160 @@ impl Simulator {
         format!("5157b3d0-0000-4000-8000-{:012x}", n & 0xffff_ffff_ffff)
     }
 
-    /// Answers a Converse call to `model_id` in `region` the way Bedrock would: checks access
-    /// and the request, waits the simulated latency, and returns a synthetic completion.
+    /// Answers a Converse call to `model_id` in `region` the way Bedrock would.
     pub async fn converse(
         &self,
         region: &str,
         model_id: &str,
         request: &ConverseRequest,
     ) -> Result<ConverseResponse, BedrockError> {
-        let model = self
-            .config
-            .model(region, model_id)
-            .ok_or_else(BedrockError::access_denied)?;
-        if model.requires_inference_profile {
-            return Err(BedrockError::on_demand_not_supported(model_id));
-        }
-        let checked = check_request(request, model)?;
-        let input_tokens = estimate_tokens(&checked.texts.concat());
-        let generation = generate(&GenerationInput {
-            seed: self.config.seed,
-            model_id,
-            texts: &checked.texts,
-            max_tokens: checked.max_tokens,
-            stop_sequences: checked.stop_sequences,
-        });
-        let latency = &self.config.latency;
-        let latency_ms = latency.first_token_ms.saturating_add(
-            latency
-                .per_output_token_ms
-                .saturating_mul(u64::from(generation.output_tokens)),
-        );
-        if latency_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(latency_ms)).await;
-        }
+        let done = self
+            .call(region, model_id, |model| check_converse(request, model))
+            .await?;
         Ok(ConverseResponse {
             output: Output {
                 message: OutputMessage {
                     role: "assistant",
-                    content: vec![OutputText {
-                        text: generation.text,
-                    }],
+                    content: vec![OutputText { text: done.text }],
                 },
             },
-            stop_reason: generation.stop_reason,
+            stop_reason: done.stop_reason,
             usage: TokenUsage {
-                input_tokens,
-                output_tokens: generation.output_tokens,
-                total_tokens: input_tokens.saturating_add(generation.output_tokens),
+                input_tokens: done.input_tokens,
+                output_tokens: done.output_tokens,
+                total_tokens: done.input_tokens.saturating_add(done.output_tokens),
             },
-            metrics: Metrics { latency_ms },
+            metrics: Metrics {
+                latency_ms: done.latency_ms,
+            },
         })
     }
-}
 
-/// Bedrock's checks of a Converse body, answered with messages in Bedrock's style.
-fn check_request<'r>(
-    request: &'r ConverseRequest,
-    model: &SimModel,
-) -> Result<Checked<'r>, BedrockError> {
-    let messages = request.messages.as_deref().unwrap_or_default();
-    if messages.is_empty() {
-        return Err(BedrockError::validation(
-            "The messages field is missing or empty. Add at least one message with the user role, and try again.",
-        ));
+    /// Answers an InvokeModel call whose body is already parsed.
+    pub async fn invoke_model(
+        &self,
+        region: &str,
+        model_id: &str,
+        body: &InvokeBody,
+    ) -> Result<Completion, BedrockError> {
+        self.call(region, model_id, |model| body.prepare(model))
+            .await
     }
-    let mut texts = Vec::new();
-    for block in request.system.iter().flatten() {
-        match block.text.as_deref() {
-            Some(text) if !text.trim().is_empty() => texts.push(text),
-            Some(_) => {
-                return Err(BedrockError::validation(
-                    "The text field in a system content block is blank. Add text to the text field, and try again.",
-                ));
-            }
-            None => {
-                return Err(BedrockError::validation(
-                    "The simulator supports only text system content blocks.",
-                ));
-            }
+
+    /// The one path of every call: access, validation, faults, admission, latency, settlement.
+    pub async fn call<'r>(
+        &self,
+        region: &str,
+        model_id: &str,
+        prepare: impl FnOnce(&SimModel) -> Result<Prepared<'r>, BedrockError>,
+    ) -> Result<Completion, BedrockError> {
+        let Some((key, model)) = self.config.model_key(region, model_id) else {
+            return Err(if model_id.starts_with("arn:") {
+                BedrockError::new(
+                    BedrockErrorKind::ResourceNotFound,
+                    "The specified resource ARN was not found. Check the ARN and try your request again.",
+                )
+            } else {
+                BedrockError::access_denied()
+            });
+        };
+        if model.requires_inference_profile {
+            return Err(BedrockError::on_demand_not_supported(model_id));
         }
-    }
-    for (i, message) in messages.iter().enumerate() {
-        if message.role != "user" && message.role != "assistant" {
-            return Err(BedrockError::validation(format!(
-                "Value '{}' at 'messages.{i}.member.role' failed to satisfy constraint: \
-                 Member must satisfy enum value set: [user, assistant]",
-                message.role
-            )));
-        }
-        if i == 0 && message.role != "user" {
-            return Err(BedrockError::validation(
-                "A conversation must start with a user message. Try again with a conversation that starts with a user message.",
+        let prepared = prepare(model)?;
+        let bucket = self
+            .buckets
+            .get(&(region.to_owned(), key.to_owned()))
+            .ok_or_else(BedrockError::access_denied)?;
+        let slowness = {
+            let mut rng = lock(&self.rng);
+            lock(&self.faults).check(region, key, &mut rng)
+        };
+        let slowness = match slowness {
+            Ok(slowness) => slowness,
+            Err(err) => {
+                bucket.record_failure();
+                return Err(err);
+            }
+        };
+        let input_tokens = estimate_tokens(&prepared.texts.concat());
+        let reserved = u64::from(input_tokens) + u64::from(prepared.max_tokens);
+        let mut admission = bucket.admit(reserved)?;
+        let generation = generate(&GenerationInput {
+            seed: self.config.seed,
+            model_id,
+            texts: &prepared.texts,
+            max_tokens: prepared.max_tokens,
+            stop_sequences: prepared.stop_sequences,
+        });
+        let settled = u64::from(input_tokens)
+            + u64::from(generation.output_tokens) * u64::from(model.output_burndown);
+        admission.charge_if_dropped(settled);
+        let latency_ms = self
+            .latency_ms(generation.output_tokens)
+            .saturating_add(slowness.extra_latency_ms);
+        if let Some(timeout_ms) = slowness.timeout_ms
+            && latency_ms > timeout_ms
+        {
+            sleep_ms(timeout_ms).await;
+            admission.fail(u64::from(input_tokens));
+            return Err(BedrockError::new(
+                BedrockErrorKind::ModelTimeout,
+                "Model has timed out in processing the request. Try your request again.",
             ));
         }
-        if i > 0 && messages[i - 1].role == message.role {
-            return Err(BedrockError::validation(
-                "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.",
-            ));
+        sleep_ms(latency_ms).await;
+        admission.succeed(settled);
+        Ok(Completion {
+            text: generation.text,
+            stop_reason: generation.stop_reason,
+            input_tokens,
+            output_tokens: generation.output_tokens,
+            latency_ms,
+        })
+    }
+
+    /// First token plus per-token time for `output_tokens`, spread by the seeded jitter.
+    fn latency_ms(&self, output_tokens: u32) -> u64 {
+        let latency = &self.config.latency;
+        let base = latency.first_token_ms.saturating_add(
+            latency
+                .per_output_token_ms
+                .saturating_mul(u64::from(output_tokens)),
+        );
+        if latency.jitter <= 0.0 || base == 0 {
+            return base;
         }
-        if message.content.is_empty() {
-            return Err(BedrockError::validation(format!(
-                "The content field in the Message object at messages.{i} is empty. Add a ContentBlock object to the content field and try again."
-            )));
-        }
-        for (j, block) in message.content.iter().enumerate() {
-            match block.text.as_deref() {
-                Some(text) if !text.trim().is_empty() => texts.push(text),
-                Some(_) => {
-                    return Err(BedrockError::validation(format!(
-                        "The text field in the ContentBlock object at messages.{i}.content.{j} is blank. Add text to the text field, and try again."
-                    )));
-                }
-                None => {
-                    return Err(BedrockError::validation(format!(
-                        "The simulator supports only text content blocks; messages.{i}.content.{j} is another kind."
-                    )));
-                }
-            }
+        let factor = 1.0 + latency.jitter * (lock(&self.rng).f64() * 2.0 - 1.0);
+        // Rounded to whole milliseconds; `as` saturates and the factor is positive.
+        (base as f64 * factor).round() as u64
+    }
+
+    /// The ground-truth statistics of every bucket.
+    pub fn stats(&self) -> SimStats {
+        let buckets: Vec<_> = self.buckets.values().map(Bucket::stats).collect();
+        SimStats {
+            window_secs: self.config.window.secs,
+            window_mode: match self.config.window.mode {
+                WindowMode::Sliding => "sliding".into(),
+                WindowMode::Fixed => "fixed".into(),
+            },
+            totals: Totals::of(&buckets),
+            buckets,
         }
     }
-    let config = request.inference_config.as_ref();
-    let max_tokens = match config.and_then(|c| c.max_tokens) {
-        None => model.max_output_tokens,
-        Some(n) if n < 1 => {
-            return Err(BedrockError::validation(format!(
-                "1 validation error detected: Value '{n}' at 'inferenceConfig.maxTokens' failed to satisfy constraint: Member must have value greater than or equal to 1"
-            )));
+
+    /// Clears every counter and ledger; window 0 starts again now. Faults and quotas stay.
+    pub fn reset(&self) {
+        for bucket in self.buckets.values() {
+            bucket.reset();
         }
-        Some(n) => match u32::try_from(n) {
-            Ok(n) if n <= model.max_output_tokens => n,
-            _ => {
-                let max = model.max_output_tokens;
-                return Err(BedrockError::validation(format!(
-                    "The maximum tokens you requested ({n}) exceeds the model limit of {max}. Try again with a maximum tokens value that is lower than {max}."
-                )));
-            }
-        },
-    };
-    check_unit_interval(
-        "inferenceConfig.temperature",
-        config.and_then(|c| c.temperature),
-    )?;
-    check_unit_interval("inferenceConfig.topP", config.and_then(|c| c.top_p))?;
-    let stop_sequences = config
-        .and_then(|c| c.stop_sequences.as_deref())
-        .unwrap_or_default();
-    Ok(Checked {
-        texts,
-        max_tokens,
-        stop_sequences,
-    })
+    }
 }
 
-/// Temperature and topP must lie in 0..=1.
-fn check_unit_interval(field: &str, value: Option<f64>) -> Result<(), BedrockError> {
-    match value {
-        Some(v) if v < 0.0 => Err(BedrockError::validation(format!(
-            "1 validation error detected: Value '{v}' at '{field}' failed to satisfy constraint: Member must have value greater than or equal to 0"
-        ))),
-        Some(v) if v > 1.0 || v.is_nan() => Err(BedrockError::validation(format!(
-            "1 validation error detected: Value '{v}' at '{field}' failed to satisfy constraint: Member must have value less than or equal to 1"
-        ))),
-        _ => Ok(()),
+async fn sleep_ms(ms: u64) {
+    if ms > 0 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
     }
 }
 

@@ -5,10 +5,14 @@
 //! (SQLite queue and store, the simulator) and as `bedrock-lb-worker` processes on SQS and
 //! DynamoDB. Modules: [`runner`] (the receive loop and backpressure), [`process`] (one message,
 //! from receipt to delete), [`heartbeat`] (lease and visibility renewal), [`dispatch`] (which
-//! bucket to call, failover and retries).
+//! bucket to call, failover and retries), [`inflight`] (the jobs a shutdown must hand back) and
+//! [`dead_letters`] (failing the jobs whose messages were dead-lettered).
 
+pub mod dead_letters;
 pub mod dispatch;
 mod heartbeat;
+mod inflight;
+mod intake;
 mod process;
 mod runner;
 
@@ -28,6 +32,11 @@ pub struct WorkerContext {
     pub invoker: Arc<dyn ModelInvoker>,
     pub catalog: Arc<ModelCatalog>,
     pub clock: Arc<dyn Clock>,
+    /// The dead-letter queue of `queue` (SQS: the target of its redrive policy; local mode: the
+    /// embedded queue's dead letters). When set, the worker drains it slowly and fails the jobs
+    /// whose messages ended there, so no job stays queued or running forever; it also receives
+    /// a copy of every message the worker cannot understand. `None` disables both.
+    pub dead_letters: Option<Arc<dyn JobQueue>>,
 }
 
 /// How a worker behaves.
@@ -47,6 +56,9 @@ pub struct WorkerSettings {
     pub retry: dispatch::RetryPolicy,
     /// How long shutdown waits for jobs in flight.
     pub shutdown_grace: Duration,
+    /// Long-poll wait of one receive from the dead-letter queue. It is received one message at
+    /// a time, so a long wait keeps the drain from adding load; tests shorten it.
+    pub dead_letter_wait: Duration,
 }
 
 impl WorkerSettings {
@@ -64,6 +76,7 @@ impl WorkerSettings {
                 max_delay: Duration::from_millis(config.retry_max_ms),
             },
             shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
+            dead_letter_wait: dead_letters::DEFAULT_WAIT,
         }
     }
 }
@@ -83,3 +96,6 @@ pub fn default_worker_id() -> String {
         .unwrap_or_default();
     format!("{host}-{}-{suffix:04x}", std::process::id())
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,9 +2,10 @@
 //! while the heartbeat keeps the claim alive, write the result as the lease holder, and only
 //! then delete the message. Every exit path either finishes the job or leaves the message in the
 //! queue for another try; a message that cannot be understood ends as a failed job with the
-//! reason, never as a crash loop.
+//! reason (and a copy in the dead-letter queue), never as a crash loop.
 
-use bedrock_lb_core::message::{self, MessageBody};
+use std::time::Duration;
+
 use bedrock_lb_core::{
     Job, JobCompletion, JobError, JobId, JobResult, JobStatus, Lease, QueueMessage, StoreError,
 };
@@ -13,7 +14,13 @@ use tracing::Instrument;
 
 use crate::dispatch::dispatch;
 use crate::heartbeat::Heartbeat;
+use crate::inflight::Registration;
+use crate::intake::{self, Intake};
 use crate::{WorkerContext, WorkerSettings};
+
+/// Added to another worker's remaining lease when hiding a repeated message, so that the
+/// message reappears only once the lease can be taken over.
+const LEASE_MARGIN: Duration = Duration::from_secs(1);
 
 /// What became of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,12 +31,14 @@ pub(crate) enum Disposition {
     Left,
 }
 
-/// Processes one received message; `start` spreads jobs over the buckets.
+/// Processes one received message; `start` spreads jobs over the buckets. `registration`
+/// records the claim, so that a shutdown can hand the job back if this task is stopped.
 pub(crate) async fn process(
     ctx: &WorkerContext,
     settings: &WorkerSettings,
     msg: QueueMessage,
     start: usize,
+    registration: Registration,
 ) -> Disposition {
     let span = tracing::info_span!(
         "job",
@@ -40,7 +49,7 @@ pub(crate) async fn process(
         receive_count = msg.receive_count,
     );
     async move {
-        let disposition = match run_job(ctx, settings, &msg, start).await {
+        let disposition = match run_job(ctx, settings, &msg, start, &registration).await {
             Ok(disposition) => disposition,
             Err(error) => {
                 tracing::warn!(%error, "job store unavailable; leaving the message for a retry");
@@ -50,6 +59,7 @@ pub(crate) async fn process(
         if disposition == Disposition::Done {
             delete(ctx, &msg).await;
         }
+        registration.finish();
         disposition
     }
     .instrument(span)
@@ -61,9 +71,11 @@ async fn run_job(
     settings: &WorkerSettings,
     msg: &QueueMessage,
     start: usize,
+    registration: &Registration,
 ) -> Result<Disposition, StoreError> {
-    let Some(job_id) = ensure_job(ctx, msg).await? else {
-        return Ok(Disposition::Done);
+    let job_id = match ensure_job(ctx, msg).await? {
+        Ensured::Job(job_id) => job_id,
+        Ensured::Rejected(error) => return move_to_dead_letters(ctx, msg, error).await,
     };
     tracing::Span::current().record("job_id", job_id.as_str());
 
@@ -74,30 +86,23 @@ async fn run_job(
             + TimeDelta::from_std(settings.visibility_timeout).unwrap_or(TimeDelta::MAX),
     };
     let Some(job) = ctx.store.claim(&job_id, &lease, now).await? else {
-        // Finished already (a repeated delivery), or running under another worker's live lease.
-        return Ok(match ctx.store.get(&job_id).await? {
-            Some(job) if job.status.is_terminal() => {
-                tracing::info!(status = %job.status, "job already finished; dropping the repeated message");
-                Disposition::Done
-            }
-            None => Disposition::Done,
-            Some(_) => {
-                tracing::info!("job is leased by another worker; leaving the message");
-                Disposition::Left
-            }
-        });
+        return not_claimed(ctx, msg, &job_id).await;
     };
+    registration.claimed(&job_id);
     let completion = run_claimed(ctx, settings, msg, &job, start).await;
     let Some(completion) = completion else {
+        registration.unclaimed();
         return Ok(Disposition::Left);
     };
-    match ctx
+    let written = ctx
         .store
         .complete(&job_id, &settings.worker_id, &completion)
-        .await
-    {
+        .await;
+    registration.unclaimed();
+    match written {
         Ok(()) => {
-            tracing::info!(status = %completion.status, attempts = completion.attempts.len(), "job finished");
+            // One line per result written: the chaos test counts them.
+            tracing::info!(job_id = %job_id, status = %completion.status, attempts = completion.attempts.len(), "job finished");
             Ok(Disposition::Done)
         }
         Err(StoreError::Conflict(_)) => {
@@ -106,6 +111,41 @@ async fn run_job(
         }
         Err(error) => Err(error),
     }
+}
+
+/// The claim failed: the job is finished already (a repeated delivery, or a cancelled job), or
+/// another live worker holds its lease (the same message delivered twice). In the second case
+/// the message is hidden until that lease would have run out, so that it neither races to the
+/// dead-letter limit nor waits a whole default visibility if the other worker dies.
+async fn not_claimed(
+    ctx: &WorkerContext,
+    msg: &QueueMessage,
+    job_id: &JobId,
+) -> Result<Disposition, StoreError> {
+    let job = match ctx.store.get(job_id).await? {
+        Some(job) if job.status.is_terminal() => {
+            tracing::info!(status = %job.status, "job already finished; dropping the repeated message");
+            return Ok(Disposition::Done);
+        }
+        None => return Ok(Disposition::Done),
+        Some(job) => job,
+    };
+    let Some(lease) = job.lease.filter(|_| job.status == JobStatus::Running) else {
+        return Ok(Disposition::Left);
+    };
+    let remaining = (lease.expires_at - ctx.clock.now())
+        .to_std()
+        .unwrap_or_default();
+    let hide_for = remaining + LEASE_MARGIN;
+    tracing::info!(
+        holder = %lease.owner,
+        hide_ms = u64::try_from(hide_for.as_millis()).unwrap_or(u64::MAX),
+        "job is leased by another worker; hiding the message until the lease ends"
+    );
+    if let Err(error) = ctx.queue.extend_visibility(&msg.receipt, hide_for).await {
+        tracing::warn!(%error, "could not hide the repeated message");
+    }
+    Ok(Disposition::Left)
 }
 
 /// Dispatches a claimed job under a heartbeat; `None` when the lease was lost meanwhile.
@@ -128,6 +168,13 @@ async fn run_claimed(
         );
         return Some(JobCompletion::failed(error, Vec::new(), ctx.clock.now()));
     };
+    let now = ctx.clock.now();
+    if let Some(deadline) = request.deadline
+        && request.is_past_deadline(now)
+    {
+        tracing::info!(%deadline, "deadline passed before dispatch; the job expires");
+        return Some(JobCompletion::expired(deadline, Vec::new(), now));
+    }
     let heartbeat = Heartbeat::start(
         ctx.clone(),
         job.job_id.clone(),
@@ -159,60 +206,71 @@ async fn run_claimed(
     })
 }
 
+/// What a message's job is.
+enum Ensured {
+    /// The job to claim.
+    Job(JobId),
+    /// The message cannot become a runnable job; its job is recorded as failed with `0`.
+    Rejected(JobError),
+}
+
 /// Finds the job a message is for, creating the record for messages that producers wrote
-/// straight to the queue. `None` when the message cannot become a runnable job (its job is
-/// recorded as failed with the reason).
-async fn ensure_job(ctx: &WorkerContext, msg: &QueueMessage) -> Result<Option<JobId>, StoreError> {
-    let fallback_id = || {
-        msg.message_id
-            .parse::<JobId>()
-            .unwrap_or_else(|_| JobId::generate())
-    };
-    let MessageBody { job_id, request } = match message::decode(&msg.body) {
-        Ok(body) => body,
+/// straight to the queue.
+async fn ensure_job(ctx: &WorkerContext, msg: &QueueMessage) -> Result<Ensured, StoreError> {
+    let Intake { job_id, request } = intake::read(msg);
+    let request = match request {
+        Ok(request) => request,
         Err(error) => {
-            let job_id = fallback_id();
-            tracing::warn!(job_id = %job_id, %error, "message cannot be understood");
-            record_rejected(
-                ctx,
-                job_id,
-                JobError::new("invalid_message", error.to_string()),
-            )
-            .await?;
-            return Ok(None);
+            tracing::warn!(job_id = %job_id, reason = %error.message, "message cannot be understood");
+            intake::record_rejected(ctx, job_id, error.clone()).await?;
+            return Ok(Ensured::Rejected(error));
         }
     };
-    let job_id = job_id.unwrap_or_else(fallback_id);
     if ctx.store.get(&job_id).await?.is_some() {
-        return Ok(Some(job_id));
+        return Ok(Ensured::Job(job_id));
     }
-    match request.validate(&ctx.catalog) {
+    match intake::validate(request, &ctx.catalog) {
         Ok(request) => {
             let job = Job::queued(job_id.clone(), request, ctx.clock.now());
             match ctx.store.create(&job).await {
-                Ok(()) | Err(StoreError::AlreadyExists(_)) => Ok(Some(job_id)),
+                Ok(()) | Err(StoreError::AlreadyExists(_)) => Ok(Ensured::Job(job_id)),
                 Err(error) => Err(error),
             }
         }
         Err(error) => {
-            tracing::warn!(job_id = %job_id, field = %error.field, "message holds an invalid request");
-            let message = format!("{}: {}", error.field, error.message);
-            record_rejected(ctx, job_id, JobError::new("validation_error", message)).await?;
-            Ok(None)
+            tracing::warn!(job_id = %job_id, "message holds an invalid request");
+            intake::record_rejected(ctx, job_id, error.clone()).await?;
+            Ok(Ensured::Rejected(error))
         }
     }
 }
 
-async fn record_rejected(
+/// A message whose job was recorded as failed because it cannot be understood: a copy of its
+/// body goes to the dead-letter queue for inspection, and the original is deleted, so it is
+/// neither lost nor processed again. The copy has a message id of its own, so the same failed
+/// record (with `error`) is written under it too: the dead-letter drain then finds a finished
+/// job and leaves the copy alone. Without a dead-letter queue the failed record alone keeps the
+/// reason. If the copy cannot be sent, the message stays for another try.
+async fn move_to_dead_letters(
     ctx: &WorkerContext,
-    job_id: JobId,
+    msg: &QueueMessage,
     error: JobError,
-) -> Result<(), StoreError> {
-    let job = Job::rejected(job_id, error, ctx.clock.now());
-    debug_assert_eq!(job.status, JobStatus::Failed);
-    match ctx.store.create(&job).await {
-        Ok(()) | Err(StoreError::AlreadyExists(_)) => Ok(()),
-        Err(error) => Err(error),
+) -> Result<Disposition, StoreError> {
+    let Some(dead_letters) = &ctx.dead_letters else {
+        return Ok(Disposition::Done);
+    };
+    match dead_letters.send(msg.body.clone()).await {
+        Ok(copy_id) => {
+            tracing::info!(dead_letter_id = %copy_id, "message moved to the dead-letter queue");
+            if let Ok(copy_id) = copy_id.parse::<JobId>() {
+                intake::record_rejected(ctx, copy_id, error).await?;
+            }
+            Ok(Disposition::Done)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not copy the message to the dead-letter queue; leaving it");
+            Ok(Disposition::Left)
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The receive loop. It asks the queue for no more messages than it has free job slots, so a
 //! backlog waits in the queue rather than in worker memory, backs off when the queue fails, and
-//! on shutdown stops receiving and gives jobs in flight a grace period to finish.
+//! on shutdown stops receiving, gives jobs in flight a grace period to finish, and hands the
+//! rest back (lease released, message visible at once). It also runs the dead-letter drain.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,6 +11,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::dead_letters;
+use crate::inflight::{InFlight, hand_back};
 use crate::process::process;
 use crate::{WorkerContext, WorkerSettings};
 
@@ -17,15 +20,25 @@ const QUEUE_RETRY_MIN: Duration = Duration::from_millis(200);
 const QUEUE_RETRY_MAX: Duration = Duration::from_secs(10);
 
 /// Runs a worker until `shutdown` is cancelled, then waits up to the grace period for jobs in
-/// flight. Jobs still running after that are abandoned: their messages reappear when their
-/// visibility ends and their leases expire, and another worker takes them over.
+/// flight. Jobs still running after that are stopped and handed back: their leases are
+/// released and their messages made visible at once, so another worker takes them over
+/// without waiting for a lease or a visibility timeout to run out.
 pub async fn run(ctx: WorkerContext, settings: WorkerSettings, shutdown: CancellationToken) {
     let settings = Arc::new(settings);
     let slots = Arc::new(Semaphore::new(settings.concurrency));
     let rotation = Arc::new(AtomicUsize::new(0));
+    let in_flight = InFlight::default();
     let mut jobs = JoinSet::new();
     let mut queue_retry = QUEUE_RETRY_MIN;
     tracing::info!(worker_id = %settings.worker_id, concurrency = settings.concurrency, "worker started");
+    let drain = ctx.dead_letters.clone().map(|dlq| {
+        tokio::spawn(dead_letters::drain(
+            ctx.clone(),
+            dlq,
+            settings.dead_letter_wait,
+            shutdown.child_token(),
+        ))
+    });
 
     loop {
         while let Some(joined) = jobs.try_join_next() {
@@ -75,15 +88,17 @@ pub async fn run(ctx: WorkerContext, settings: WorkerSettings, shutdown: Cancell
             };
             let (ctx, settings) = (ctx.clone(), Arc::clone(&settings));
             let start = rotation.fetch_add(1, Ordering::Relaxed);
+            let registration = in_flight.register(&msg.receipt);
             jobs.spawn(async move {
-                process(&ctx, &settings, msg, start).await;
+                process(&ctx, &settings, msg, start, registration).await;
                 drop(slot);
             });
         }
     }
 
+    let running = jobs.len();
     tracing::info!(
-        in_flight = jobs.len(),
+        in_flight = running,
         grace_secs = settings.shutdown_grace.as_secs(),
         "worker stopping"
     );
@@ -92,13 +107,27 @@ pub async fn run(ctx: WorkerContext, settings: WorkerSettings, shutdown: Cancell
     })
     .await;
     if drained.is_err() {
-        tracing::warn!(
-            abandoned = jobs.len(),
-            "grace period over; abandoning jobs in flight"
-        );
         jobs.abort_all();
+        while jobs.join_next().await.is_some() {}
     }
-    tracing::info!("worker stopped");
+    // Whatever is still registered was stopped (or its task panicked) before it dealt with its
+    // message.
+    let unfinished = in_flight.take_all();
+    let stopped = unfinished.len();
+    let handed = hand_back(&ctx, &settings.worker_id, unfinished).await;
+    if let Some(drain) = drain
+        && let Err(error) = drain.await
+    {
+        tracing::error!(%error, "dead-letter drain task failed");
+    }
+    tracing::info!(
+        finished_in_grace = running.saturating_sub(stopped),
+        handed_back = stopped,
+        released = handed.released,
+        made_visible = handed.made_visible,
+        hand_back_failures = handed.failed,
+        "worker stopped"
+    );
 }
 
 /// A free slot: there is one, since the receive asked for no more messages than were free.

@@ -1,41 +1,81 @@
-//! `POST /invoke`: validate a request, record it as a queued job and send its queue message.
-//!
-//! The order is record first, then message: a worker that receives the message always finds
-//! the record. If the message cannot be sent, the record is closed as `failed`
-//! (`enqueue_failed`) and the client gets 503, so no job is ever left `queued` without a
-//! message, and 202 is answered only for a job that is really on the queue.
+//! `POST /invoke`: validate a request, record it as a queued job and send its queue message
+//! (see [`crate::submit`] for the order of the writes and what happens when the queue fails).
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bedrock_lb_core::{InvokeRequest, Job, JobError, JobId, JobStatus, QueueError, message};
+use bedrock_lb_core::{InvokeRequest, JobStatus};
 use serde_json::json;
 
 use crate::ApiState;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
+use crate::idempotency;
+use crate::openapi::{ErrorBody, InvokeAccepted, InvokeBody};
+use crate::submit::{Submission, submit};
 
-/// 202 `{"job_id", "status": "queued"}` with `Location: /jobs/{id}`.
+/// Accepts one job.
+#[utoipa::path(
+    post,
+    path = "/invoke",
+    tag = "jobs",
+    request_body = InvokeBody,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "1-255 visible ASCII characters; a repeat within the key's lifetime answers the same job and queues nothing new")),
+    responses(
+        (status = 202, description = "The job is queued", body = InvokeAccepted,
+            headers(("Location" = String, description = "/jobs/{job_id}"))),
+        (status = 400, description = "Invalid JSON or request", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused for another request", body = ErrorBody),
+        (status = 503, description = "Store or queue unavailable; the job, if recorded, is failed `enqueue_failed`", body = ErrorBody),
+    ),
+    security((), ("sigv4" = []), ("api_key" = []))
+)]
 pub async fn invoke(
     State(state): State<ApiState>,
+    caller: Caller,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<InvokeRequest>,
 ) -> Result<Response, ApiError> {
+    let key = idempotency::key_from_headers(&headers)?;
+    let idempotency = match key {
+        Some(key) => Some((
+            idempotency::scoped_key(caller.owner(), &key),
+            idempotency::request_hash("POST /invoke", &body)?,
+        )),
+        None => None,
+    };
     let request = body.validate(&state.catalog)?;
-    let id = JobId::generate();
-    tracing::Span::current().record("job_id", id.as_str());
-    let message_body = message::encode(&id, &request);
     let model = request.model.clone();
-    let job = Job::queued(id.clone(), request, state.clock.now());
-    state.store.create(&job).await?;
-    if let Err(error) = state.queue.send(message_body).await {
-        return Err(if close_unqueued(&state, &id, &error).await {
-            ApiError::EnqueueFailed(id)
+    let submitted = submit(
+        &state,
+        Submission {
+            owner: caller.0,
+            batch_id: None,
+            requests: vec![request],
+            idempotency,
+        },
+    )
+    .await?;
+    let id = submitted
+        .job_ids
+        .first()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal("a submission of one request gave no id".into()))?;
+    tracing::Span::current().record("job_id", id.as_str());
+    if let Some((id, closed)) = submitted.not_queued.first() {
+        return Err(if *closed {
+            ApiError::EnqueueFailed(id.clone())
         } else {
-            ApiError::from(error)
+            ApiError::Unavailable("the queue is unavailable; retry later".into())
         });
     }
-    tracing::info!(job_id = %id, model = %model, "job queued");
+    tracing::info!(job_id = %id, model = %model, replayed = submitted.replayed, "job queued");
     let location = format!("/jobs/{id}");
     let body = json!({"job_id": id.as_str(), "status": JobStatus::Queued});
     Ok((
@@ -44,32 +84,4 @@ pub async fn invoke(
         Json(body),
     )
         .into_response())
-}
-
-/// Ends a job whose message could not be sent, so that it does not stay `queued` forever.
-/// Returns whether the record now says `failed`.
-async fn close_unqueued(state: &ApiState, id: &JobId, error: &QueueError) -> bool {
-    let reason = JobError::new(
-        "enqueue_failed",
-        "the job could not be put on the queue; submit it again",
-    );
-    let closed = state
-        .store
-        .close_queued(id, JobStatus::Failed, &reason, state.clock.now())
-        .await;
-    match closed {
-        Ok(()) => {
-            tracing::warn!(job_id = %id, error = %error, "job not queued; marked failed");
-            true
-        }
-        Err(store_error) => {
-            tracing::error!(
-                job_id = %id,
-                error = %error,
-                store_error = %store_error,
-                "job not queued and could not be marked failed"
-            );
-            false
-        }
-    }
 }

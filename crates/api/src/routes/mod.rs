@@ -1,30 +1,81 @@
 //! The router: every route, the JSON fallbacks for unknown routes and wrong methods, the body
-//! limit and the request span, with the state applied.
+//! limit and the request span, with the state applied; and the OpenAPI document built from
+//! the same route list.
 //!
-//! Routes are added in [`router`] before the method-not-allowed fallback, which axum applies
-//! only to routes that exist when it is set.
+//! Every route is added through utoipa-axum's [`OpenApiRouter`] with `routes!`, which registers
+//! the handler with axum and its `#[utoipa::path]` in the document in one step, so a route
+//! cannot be served without being documented. The method-not-allowed fallback is set after the
+//! routes, because axum applies it only to routes that exist when it is set.
+
+use std::sync::OnceLock;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{Method, Uri};
+use axum::http::{Method, Uri, header};
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::response::IntoResponse;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::ApiState;
 use crate::error::ApiError;
+use crate::openapi::ApiDoc;
 use crate::trace::trace_request;
 
+pub mod batch;
+pub mod batches;
 pub mod health;
 pub mod invoke;
 pub mod jobs;
 
+/// Every route, each with its documentation; `POST /batch` may have a body of up to
+/// `max_batch_body_bytes` (the others are held to the router-wide limit).
+fn api_routes(max_batch_body_bytes: usize) -> OpenApiRouter<ApiState> {
+    let (schemas, paths, batch_route) = routes!(batch::submit_batch);
+    let batch_route = batch_route.layer(DefaultBodyLimit::max(max_batch_body_bytes));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(invoke::invoke))
+        .routes((schemas, paths, batch_route))
+        .routes(routes!(jobs::get_job, jobs::cancel_job))
+        .routes(routes!(batches::get_batch))
+        .routes(routes!(batches::batch_results))
+        .routes(routes!(health::healthz))
+        .routes(routes!(openapi_json))
+}
+
+/// The OpenAPI document of every route the router serves.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    api_routes(crate::MAX_BATCH_BODY_BYTES).split_for_parts().1
+}
+
+/// The document as served, built once.
+fn openapi_text() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        openapi_document()
+            .to_json()
+            .unwrap_or_else(|e| format!("{{\"error\": \"openapi document: {e}\"}}"))
+    })
+}
+
+/// The API's OpenAPI 3.1 document, generated from the code. Open in every auth mode.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "meta",
+    responses((status = 200, description = "This document", body = Object))
+)]
+pub async fn openapi_json() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], openapi_text())
+}
+
 /// The API's router, ready to serve with `axum::serve` or `lambda_http::run`.
 pub fn router(state: ApiState) -> Router {
     let max_body_bytes = state.limits.max_body_bytes;
-    Router::new()
-        .route("/invoke", post(invoke::invoke))
-        .route("/jobs/{id}", get(jobs::get_job))
-        .route("/healthz", get(health::healthz))
+    let max_batch_body_bytes = state.limits.max_batch_body_bytes();
+    let (routes, _) = api_routes(max_batch_body_bytes).split_for_parts();
+    routes
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))

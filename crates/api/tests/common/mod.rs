@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bedrock_lb_api::{ApiLimits, ApiState, router};
+use bedrock_lb_api::{ApiLimits, ApiState, AuthSettings, DEFAULT_IDEMPOTENCY_TTL, router};
 use bedrock_lb_core::{
     BucketId, JobQueue, JobStore, ModelCatalog, ModelSpec, QueueMessage, SystemClock,
 };
@@ -58,6 +58,18 @@ impl TestApi {
         queue: Option<Arc<dyn JobQueue>>,
         limits: ApiLimits,
     ) -> Self {
+        Self::start_custom(store, queue, limits, AuthSettings::none(), |r| r).await
+    }
+
+    /// Serves the API with `auth`, its router passed through `wrap` (to add layers that stand
+    /// in for API Gateway, for instance).
+    pub async fn start_custom(
+        store: Option<Arc<dyn JobStore>>,
+        queue: Option<Arc<dyn JobQueue>>,
+        limits: ApiLimits,
+        auth: AuthSettings,
+        wrap: fn(axum::Router) -> axum::Router,
+    ) -> Self {
         let db = EmbeddedDb::open_in_memory(Arc::new(SystemClock)).expect("open embedded db");
         let store = store.unwrap_or_else(|| Arc::new(db.job_store()));
         let queue = queue.unwrap_or_else(|| Arc::new(db.queue(QueueSettings::default())));
@@ -67,13 +79,17 @@ impl TestApi {
             catalog: Arc::new(catalog()),
             clock: Arc::new(SystemClock),
             limits,
+            auth,
+            idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("local addr");
         tokio::spawn(async move {
-            axum::serve(listener, router(state)).await.expect("serve");
+            axum::serve(listener, wrap(router(state)))
+                .await
+                .expect("serve");
         });
         Self {
             base: format!("http://{addr}"),
@@ -109,6 +125,46 @@ impl TestApi {
             request = request.header("content-type", content_type);
         }
         request.send().await.expect("POST /invoke")
+    }
+
+    /// POSTs `body` as JSON to `path` with extra `headers`.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut request = self.client.post(self.url(path)).json(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        json_of(request.send().await.expect("POST")).await
+    }
+
+    /// Sends `method` to `path` with `headers`; the status and the JSON body.
+    pub async fn request_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut request = self.client.request(method, self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        json_of(request.send().await.expect("request")).await
+    }
+
+    /// Every message on the queue, received until none is left (hidden afterwards).
+    pub async fn drain_all(&self) -> Vec<QueueMessage> {
+        let mut all = Vec::new();
+        loop {
+            let batch = self.drain_queue().await;
+            if batch.is_empty() {
+                return all;
+            }
+            all.extend(batch);
+        }
     }
 
     /// GETs `path` and returns the status and the JSON body.

@@ -6,6 +6,10 @@
 //! `lease_expires_ms` (N, epoch milliseconds) and `updated_ms` (N). DynamoDB cannot compare a
 //! nested RFC 3339 string with a number, and its conditions allow no arithmetic, so the store
 //! keeps these in step on every write.
+//!
+//! Finished jobs carry `ttl` (N, epoch seconds: finishing time + the job TTL), the table's
+//! DynamoDB TTL attribute. A result too large to store inline keeps its text gzip-compressed in
+//! `result_text_gz` (B) with an empty `result.text`; [`job_from_item`] puts it back.
 
 use std::collections::HashMap;
 
@@ -29,6 +33,20 @@ pub(super) const LEASE_OWNER: &str = "lease_owner";
 pub(super) const LEASE_EXPIRES_MS: &str = "lease_expires_ms";
 /// `updated_at` in epoch milliseconds, for indexes and sorting.
 pub(super) const UPDATED_MS: &str = "updated_ms";
+/// The batch a job belongs to: the hash key of [`BATCH_INDEX`].
+pub(super) const BATCH_ID: &str = "batch_id";
+/// The global secondary index listing a batch's jobs in id order.
+pub const BATCH_INDEX: &str = "batch_id-index";
+/// The table's TTL attribute (epoch seconds), set on finished jobs and idempotency records.
+pub const TTL: &str = "ttl";
+/// The gzip-compressed result text of a result too large to store inline.
+pub(super) const RESULT_TEXT_GZ: &str = "result_text_gz";
+
+/// A number attribute holding the epoch seconds at which a record finished at `at` may be
+/// deleted after `ttl_secs`.
+pub(super) fn ttl_attr(at: DateTime<Utc>, ttl_secs: i64) -> AttributeValue {
+    AttributeValue::N(at.timestamp().saturating_add(ttl_secs).to_string())
+}
 
 /// A string attribute.
 pub(super) fn s(value: impl Into<String>) -> AttributeValue {
@@ -46,11 +64,18 @@ pub(super) fn attr<T: Serialize>(value: &T) -> Result<AttributeValue, StoreError
         .map_err(|e| StoreError::Corrupt(format!("cannot encode job field: {e}")))
 }
 
-/// The full item for `job`, flat attributes included.
-pub(super) fn job_to_item(job: &Job) -> Result<HashMap<String, AttributeValue>, StoreError> {
+/// The full item for `job`, flat attributes included, with a `ttl` of `ttl_secs` after its
+/// last update when the job is already finished.
+pub(super) fn job_to_item(
+    job: &Job,
+    ttl_secs: i64,
+) -> Result<HashMap<String, AttributeValue>, StoreError> {
     let mut item: HashMap<String, AttributeValue> = codec::to_item(job)
         .map_err(|e| StoreError::Corrupt(format!("cannot encode job {}: {e}", job.job_id)))?;
     item.insert(UPDATED_MS.to_owned(), millis(job.updated_at));
+    if job.status.is_terminal() {
+        item.insert(TTL.to_owned(), ttl_attr(job.updated_at, ttl_secs));
+    }
     if let Some(lease) = &job.lease {
         item.insert(LEASE_OWNER.to_owned(), s(&lease.owner));
         item.insert(LEASE_EXPIRES_MS.to_owned(), millis(lease.expires_at));
@@ -58,13 +83,29 @@ pub(super) fn job_to_item(job: &Job) -> Result<HashMap<String, AttributeValue>, 
     Ok(item)
 }
 
-/// The job stored in `item`; the flat attributes are ignored.
-pub(super) fn job_from_item(item: HashMap<String, AttributeValue>) -> Result<Job, StoreError> {
+/// The job stored in `item`, with a compressed result text restored; the flat attributes
+/// are ignored.
+pub(super) fn job_from_item(mut item: HashMap<String, AttributeValue>) -> Result<Job, StoreError> {
     let id = match item.get(JOB_ID) {
         Some(AttributeValue::S(id)) => id.clone(),
         _ => "<no job_id>".to_owned(),
     };
-    codec::from_item(item).map_err(|e| StoreError::Corrupt(format!("job {id}: {e}")))
+    let compressed = item.remove(RESULT_TEXT_GZ);
+    let mut job: Job =
+        codec::from_item(item).map_err(|e| StoreError::Corrupt(format!("job {id}: {e}")))?;
+    if let Some(compressed) = compressed {
+        let AttributeValue::B(blob) = compressed else {
+            return Err(StoreError::Corrupt(format!(
+                "job {id}: {RESULT_TEXT_GZ} is not binary"
+            )));
+        };
+        let text = super::large::decompress(blob.as_ref())
+            .map_err(|e| StoreError::Corrupt(format!("job {id}: compressed result: {e}")))?;
+        if let Some(result) = job.result.as_mut() {
+            result.text = text;
+        }
+    }
+    Ok(job)
 }
 
 #[cfg(test)]
@@ -80,7 +121,8 @@ mod tests {
             owner: "w1".into(),
             expires_at: now + chrono::Duration::seconds(30),
         });
-        let item = job_to_item(&job).unwrap();
+        let item = job_to_item(&job, 60).unwrap();
+        assert_eq!(item.get(TTL), Some(&AttributeValue::N("1700000060".into())));
         assert_eq!(
             item.get(UPDATED_MS),
             Some(&AttributeValue::N("1700000000123".into()))

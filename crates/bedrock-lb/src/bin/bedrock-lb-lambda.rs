@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use bedrock_lb::wiring;
-use bedrock_lb_api::{ApiLimits, ApiState};
+use bedrock_lb_api::ApiState;
 use bedrock_lb_config::{Backend, Config};
 use bedrock_lb_core::{Clock, SystemClock};
 
@@ -32,15 +32,13 @@ async fn run() -> anyhow::Result<()> {
     config.validate()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let storage = wiring::storage(&config, Arc::clone(&clock)).await?;
-    let router = bedrock_lb_api::router(ApiState {
-        store: storage.store,
-        queue: storage.queue,
-        catalog: Arc::new(config.catalog()?),
+    let router = bedrock_lb_api::router(ApiState::new(
+        storage.store,
+        storage.queue,
+        Arc::new(config.catalog()?),
         clock,
-        limits: ApiLimits {
-            max_body_bytes: config.api.max_body_bytes,
-        },
-    });
+        &config.api,
+    )?);
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         lambda_http::run(router)
             .await

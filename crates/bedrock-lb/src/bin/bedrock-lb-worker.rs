@@ -60,6 +60,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         invoker: bedrock.invoker,
         catalog: Arc::new(config.catalog()?),
         clock,
+        dead_letters: storage.dead_letters,
     };
     let settings = WorkerSettings::from_config(&config.worker, worker_id);
     bedrock_lb_worker::run(ctx, settings, bedrock_lb::shutdown_on_signal()).await;

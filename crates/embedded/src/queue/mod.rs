@@ -7,25 +7,28 @@
 //! SQS redrive policy. Receivers long-poll: they wake at once when a message is sent through
 //! the same [`EmbeddedDb`], or when the earliest hidden message reappears.
 
+mod dead;
 mod sql;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bedrock_lb_core::{JobQueue, QueueError, QueueMessage};
+use bedrock_lb_core::{JobQueue, QueueError, QueueMessage, SendOutcome};
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use crate::db::{EmbeddedDb, duration_ms, to_ms};
 use crate::error::EmbeddedError;
 
+pub use dead::DeadLetterQueue;
+
 /// How often a long poll re-checks the table even without a wake-up, by default, so that
 /// messages sent by another process sharing the file are found within this delay.
 pub const DEFAULT_RECHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Longest single long-poll wait honoured (a guard against `Duration::MAX` overflowing).
-const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Queue behaviour that SQS would configure on the queue itself.
 #[derive(Debug, Clone)]
@@ -101,9 +104,9 @@ impl EmbeddedQueue {
         &self.settings
     }
 
-    /// Sends many messages in one transaction (the batch endpoint's fast path); returns their
+    /// Stores `bodies` in one transaction and wakes long-polling receivers; returns their
     /// message ids in the order of `bodies`.
-    pub async fn send_batch(&self, bodies: Vec<String>) -> Result<Vec<String>, EmbeddedError> {
+    async fn send_all(&self, bodies: Vec<String>) -> Result<Vec<String>, EmbeddedError> {
         if bodies.is_empty() {
             return Ok(Vec::new());
         }
@@ -114,6 +117,12 @@ impl EmbeddedQueue {
             .await?;
         self.db.message_sent().notify_waiters();
         Ok(ids)
+    }
+
+    /// The dead letters of this database as a queue the worker can drain (see
+    /// [`EmbeddedDb::dead_letter_queue`]).
+    pub fn dead_letter_queue(&self) -> DeadLetterQueue {
+        DeadLetterQueue::new(self.db.clone())
     }
 
     /// Every dead-lettered message, oldest first.
@@ -166,9 +175,21 @@ impl EmbeddedQueue {
 #[async_trait]
 impl JobQueue for EmbeddedQueue {
     async fn send(&self, body: String) -> Result<String, QueueError> {
-        let mut ids = self.send_batch(vec![body]).await?;
+        let mut ids = self.send_all(vec![body]).await?;
         ids.pop()
             .ok_or_else(|| QueueError::Unavailable("send stored no message".into()))
+    }
+
+    /// One transaction: either every message is queued or none is (each outcome then carries
+    /// the same error).
+    async fn send_batch(&self, bodies: &[String]) -> Vec<SendOutcome> {
+        match self.send_all(bodies.to_vec()).await {
+            Ok(ids) => ids.into_iter().map(Ok).collect(),
+            Err(err) => {
+                let err = QueueError::from(err);
+                bodies.iter().map(|_| Err(err.clone())).collect()
+            }
+        }
     }
 
     async fn receive(

@@ -40,3 +40,10 @@ pub fn queued_job(now: DateTime<Utc>) -> Job {
     };
     Job::queued(JobId::generate(), request, now)
 }
+
+/// A database in a fresh file under a temp dir (kept alive by the returned guard).
+pub fn file_db(clock: &Arc<ManualClock>) -> (EmbeddedDb, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = EmbeddedDb::open(&dir.path().join("lb.sqlite3"), clock.clone()).unwrap();
+    (db, dir)
+}

@@ -47,3 +47,40 @@ pub fn converse(client: &Client, model_id: &str, text: &str) -> ConverseFluentBu
 pub fn max_tokens(n: i32) -> InferenceConfiguration {
     InferenceConfiguration::builder().max_tokens(n).build()
 }
+
+/// A scenario with one model, `TEST_MODEL` (max 1,000 output tokens, burndown `burndown`), in
+/// us-east-1 and us-west-2, with `quota` on the us-east-1 bucket.
+pub fn one_model(burndown: u32, quota: bedrock_sim::QuotaConfig) -> bedrock_sim::SimConfig {
+    use std::collections::BTreeMap;
+    let model = bedrock_sim::SimModel {
+        max_output_tokens: 1_000,
+        output_burndown: burndown,
+        requires_inference_profile: false,
+    };
+    let region = || bedrock_sim::RegionConfig {
+        models: BTreeMap::from([(TEST_MODEL.to_owned(), model.clone())]),
+    };
+    bedrock_sim::SimConfig {
+        regions: BTreeMap::from([
+            ("us-east-1".to_owned(), region()),
+            ("us-west-2".to_owned(), region()),
+        ]),
+        quotas: BTreeMap::from([(
+            "us-east-1".to_owned(),
+            BTreeMap::from([(TEST_MODEL.to_owned(), quota)]),
+        )]),
+        ..bedrock_sim::SimConfig::default()
+    }
+}
+
+pub const TEST_MODEL: &str = "vendor.test-model-v1:0";
+
+/// A prompt of exactly `tokens` estimated tokens.
+pub fn prompt_of(tokens: usize) -> String {
+    "x".repeat(tokens * 4)
+}
+
+/// The control API's URL for `path` (which starts with `/_sim/`).
+pub fn control(sim: &SimHandle, path: &str) -> String {
+    format!("{}{path}", sim.url())
+}

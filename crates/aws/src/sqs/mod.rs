@@ -5,14 +5,17 @@
 //! [`crate::provision::ensure_queue`]), so this adapter only converts units and errors:
 //! durations become whole seconds within SQS's limits, and a stale receipt handle becomes
 //! [`QueueError::InvalidReceipt`] so the worker knows its hold on the message is gone.
+//! Batched sends are in [`batch`]; the dead-letter queue is found from the redrive policy.
+
+mod batch;
 
 use std::error::Error;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_sqs::types::MessageSystemAttributeName;
-use bedrock_lb_core::{JobQueue, QueueError, QueueMessage};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use bedrock_lb_core::{JobQueue, QueueError, QueueMessage, SendOutcome};
 
 use crate::errors::chain;
 
@@ -44,6 +47,65 @@ impl SqsQueue {
     pub fn queue_url(&self) -> &str {
         &self.queue_url
     }
+
+    /// The dead-letter queue this queue's redrive policy moves messages to, so the worker can
+    /// drain it and fail their jobs; `None` when the queue has no redrive policy. Resolved from
+    /// the policy's `deadLetterTargetArn` (queue name and account) through GetQueueUrl.
+    pub async fn dead_letter_queue(&self) -> Result<Option<SqsQueue>, QueueError> {
+        let policy = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .send()
+            .await
+            .map_err(unavailable)?
+            .attributes
+            .and_then(|mut a| a.remove(&QueueAttributeName::RedrivePolicy));
+        let Some(policy) = policy.filter(|p| !p.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let target = dead_letter_target(&policy)?;
+        let url = self
+            .client
+            .get_queue_url()
+            .queue_name(&target.name)
+            .queue_owner_aws_account_id(&target.account)
+            .send()
+            .await
+            .map_err(unavailable)?
+            .queue_url
+            .ok_or_else(|| QueueError::Unavailable("GetQueueUrl returned no QueueUrl".into()))?;
+        Ok(Some(SqsQueue::new(self.client.clone(), url)))
+    }
+}
+
+/// The queue named by a redrive policy's `deadLetterTargetArn`.
+#[derive(Debug, PartialEq, Eq)]
+struct DeadLetterTarget {
+    account: String,
+    name: String,
+}
+
+/// Parses a RedrivePolicy attribute: JSON with `deadLetterTargetArn` =
+/// `arn:{partition}:sqs:{region}:{account}:{name}`.
+fn dead_letter_target(policy: &str) -> Result<DeadLetterTarget, QueueError> {
+    let invalid = |why: &str| QueueError::Unavailable(format!("unusable RedrivePolicy: {why}"));
+    let value: serde_json::Value = serde_json::from_str(policy).map_err(|_| invalid("not JSON"))?;
+    let arn = value
+        .get("deadLetterTargetArn")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| invalid("no deadLetterTargetArn"))?;
+    let parts: Vec<&str> = arn.split(':').collect();
+    match parts.as_slice() {
+        ["arn", _, "sqs", _, account, name] if !account.is_empty() && !name.is_empty() => {
+            Ok(DeadLetterTarget {
+                account: (*account).to_owned(),
+                name: (*name).to_owned(),
+            })
+        }
+        _ => Err(invalid("deadLetterTargetArn is not an SQS queue ARN")),
+    }
 }
 
 #[async_trait]
@@ -59,6 +121,10 @@ impl JobQueue for SqsQueue {
             .map_err(unavailable)?;
         out.message_id
             .ok_or_else(|| QueueError::Unavailable("SendMessage returned no MessageId".into()))
+    }
+
+    async fn send_batch(&self, bodies: &[String]) -> Vec<SendOutcome> {
+        batch::send_batch(&self.client, &self.queue_url, bodies).await
     }
 
     async fn receive(
@@ -181,8 +247,24 @@ where
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dead_letter_target_comes_from_the_redrive_policy_arn() {
+        let policy = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:jobs-dlq","maxReceiveCount":"5"}"#;
+        assert_eq!(
+            dead_letter_target(policy).unwrap(),
+            DeadLetterTarget {
+                account: "123456789012".into(),
+                name: "jobs-dlq".into()
+            }
+        );
+        assert!(dead_letter_target("{}").is_err());
+        assert!(dead_letter_target("nope").is_err());
+        assert!(dead_letter_target(r#"{"deadLetterTargetArn":"arn:aws:sns:r:1:t"}"#).is_err());
+    }
 
     #[test]
     fn visibility_rounds_up_to_whole_seconds_within_the_limit() {
