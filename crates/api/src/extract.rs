@@ -2,7 +2,7 @@
 //! axum's plain-text rejections.
 //!
 //! [`JsonBody`] replaces `axum::Json`: it checks the content type (absent means JSON), buffers
-//! the body within [`ApiLimits::max_body_bytes`] and tells a syntax error (`invalid_json`) from
+//! the body within the route's [`BodyLimit`] (else [`ApiLimits::max_body_bytes`]) and tells a syntax error (`invalid_json`) from
 //! a body of the wrong shape (`invalid_request`). [`JobIdPath`] parses and checks the `{id}`
 //! path parameter and records it on the request's span.
 
@@ -23,6 +23,12 @@ use crate::error::ApiError;
 #[derive(Debug, Clone)]
 pub struct JsonBody<T>(pub T);
 
+/// A route's own body limit, in bytes, set as a request extension next to axum's
+/// `DefaultBodyLimit` by a route that accepts more than [`ApiLimits::max_body_bytes`]
+/// (`POST /batch`), so that the 413 names the limit that applied.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
 impl<S, T> FromRequest<S> for JsonBody<T>
 where
     S: Send + Sync,
@@ -32,40 +38,16 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let limit = ApiLimits::from_ref(state).max_body_bytes;
-        read_json(req, state, limit).await.map(JsonBody)
+        let limit = match req.extensions().get::<BodyLimit>() {
+            Some(BodyLimit(bytes)) => *bytes,
+            None => ApiLimits::from_ref(state).max_body_bytes,
+        };
+        check_content_type(req.headers())?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| body_rejection(&rejection, limit))?;
+        parse_json(&bytes).map(JsonBody)
     }
-}
-
-/// Like [`JsonBody`], within [`ApiLimits::max_batch_body_bytes`]: the body of `POST /batch`,
-/// which holds up to [`ApiLimits::max_batch_requests`] requests.
-#[derive(Debug, Clone)]
-pub struct BatchJsonBody<T>(pub T);
-
-impl<S, T> FromRequest<S> for BatchJsonBody<T>
-where
-    S: Send + Sync,
-    T: DeserializeOwned,
-    ApiLimits: FromRef<S>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let limit = ApiLimits::from_ref(state).max_batch_body_bytes();
-        read_json(req, state, limit).await.map(BatchJsonBody)
-    }
-}
-
-async fn read_json<S, T>(req: Request, state: &S, limit: usize) -> Result<T, ApiError>
-where
-    S: Send + Sync,
-    T: DeserializeOwned,
-{
-    check_content_type(req.headers())?;
-    let bytes = Bytes::from_request(req, state)
-        .await
-        .map_err(|rejection| body_rejection(&rejection, limit))?;
-    parse_json(&bytes)
 }
 
 /// Accepts a missing content type, `application/json` and `application/*+json`, with any

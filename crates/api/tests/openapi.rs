@@ -7,6 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
+use bedrock_lb_api::openapi::served_document;
 use bedrock_lb_api::openapi_document;
 use bedrock_lb_core::JobId;
 use common::TestApi;
@@ -44,7 +45,12 @@ async fn the_served_document_covers_every_route_and_only_routed_ones() {
     let api = TestApi::start().await;
     let (status, served) = api.get_json("/openapi.json").await;
     assert_eq!(status, 200);
-    assert_eq!(served, serde_json::to_value(openapi_document()).unwrap());
+    let expected = served_document(
+        openapi_document(),
+        &common::catalog(),
+        &bedrock_lb_api::ApiLimits::default(),
+    );
+    assert_eq!(served, serde_json::to_value(expected).unwrap());
     let documented = documented(&served);
     let expected: BTreeSet<(String, String)> = ROUTES
         .iter()
@@ -103,4 +109,68 @@ async fn every_operation_documents_its_error_answers_with_the_error_schema() {
     ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }
+}
+
+/// The ids a create operation answers are linked to the operations that take them, so that a
+/// client (or schemathesis' stateful phase) can follow them; every link names a real
+/// operation and a real parameter.
+#[test]
+fn created_ids_are_linked_to_the_operations_that_take_them() {
+    let doc = serde_json::to_value(openapi_document()).unwrap();
+    let mut operations = BTreeSet::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            if let Some(id) = operation["operationId"].as_str() {
+                operations.insert(id.to_owned());
+            }
+        }
+    }
+    let links = |path: &str| doc["paths"][path]["post"]["responses"]["202"]["links"].clone();
+    let mut seen = BTreeSet::new();
+    for (path, field) in [("/invoke", "job_id"), ("/batch", "batch_id")] {
+        for link in links(path).as_object().unwrap().values() {
+            let target = link["operationId"].as_str().unwrap();
+            assert!(
+                operations.contains(target),
+                "{path} links to unknown {target}"
+            );
+            let id = link["parameters"]["id"].as_str().unwrap();
+            assert!(id.starts_with("$response.body#/"), "{id}");
+            if id == format!("$response.body#/{field}") {
+                seen.insert(target.to_owned());
+            }
+        }
+    }
+    let expected: BTreeSet<String> = ["get_job", "cancel_job", "get_batch", "batch_results"]
+        .map(String::from)
+        .into();
+    assert_eq!(seen, expected);
+}
+
+/// A request is `prompt` or `messages`, never both: two shapes, each requiring its own field
+/// and not knowing the other, with non-blank text.
+#[test]
+fn the_request_schema_has_exactly_one_of_prompt_or_messages() {
+    let doc = serde_json::to_value(openapi_document()).unwrap();
+    let shapes = doc["components"]["schemas"]["InvokeRequest"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(shapes.len(), 2);
+    for (shape, (own, other)) in shapes
+        .iter()
+        .zip([("prompt", "messages"), ("messages", "prompt")])
+    {
+        assert!(shape["required"].as_array().unwrap().contains(&own.into()));
+        assert!(shape["properties"].get(own).is_some());
+        assert!(
+            !shape["properties"][own]["type"]
+                .to_string()
+                .contains("null"),
+            "{own} is required and not null"
+        );
+        assert!(shape["properties"].get(other).is_none());
+        assert_eq!(shape["additionalProperties"], false);
+    }
+    assert_eq!(shapes[0]["properties"]["prompt"]["pattern"], "\\S");
 }

@@ -133,14 +133,12 @@ pub async fn ensure_jobs_table(
             let created = client
                 .create_table()
                 .table_name(table)
-                .attribute_definitions(string_attribute("job_id")?)
-                .attribute_definitions(string_attribute("batch_id")?)
+                .set_attribute_definitions(Some(jobs_attributes()?))
                 .key_schema(key("job_id", KeyType::Hash)?)
                 .global_secondary_indexes(
                     GlobalSecondaryIndex::builder()
                         .index_name(BATCH_INDEX)
-                        .key_schema(key("batch_id", KeyType::Hash)?)
-                        .key_schema(key("job_id", KeyType::Range)?)
+                        .set_key_schema(Some(batch_index_keys()?))
                         .projection(all_attributes())
                         .build()
                         .map_err(build_error)?,
@@ -155,15 +153,13 @@ pub async fn ensure_jobs_table(
             client
                 .update_table()
                 .table_name(table)
-                .attribute_definitions(string_attribute("job_id")?)
-                .attribute_definitions(string_attribute("batch_id")?)
+                .set_attribute_definitions(Some(jobs_attributes()?))
                 .global_secondary_index_updates(
                     GlobalSecondaryIndexUpdate::builder()
                         .create(
                             CreateGlobalSecondaryIndexAction::builder()
                                 .index_name(BATCH_INDEX)
-                                .key_schema(key("batch_id", KeyType::Hash)?)
-                                .key_schema(key("job_id", KeyType::Range)?)
+                                .set_key_schema(Some(batch_index_keys()?))
                                 .projection(all_attributes())
                                 .build()
                                 .map_err(build_error)?,
@@ -260,6 +256,22 @@ fn key(name: &str, key_type: KeyType) -> Result<KeySchemaElement, ProvisionError
         .key_type(key_type)
         .build()
         .map_err(build_error)
+}
+
+/// The jobs table's typed attributes: its key `job_id` and the batch index's `batch_id`.
+fn jobs_attributes() -> Result<Vec<AttributeDefinition>, ProvisionError> {
+    Ok(vec![
+        string_attribute("job_id")?,
+        string_attribute("batch_id")?,
+    ])
+}
+
+/// The batch index's keys: hash `batch_id`, range `job_id`.
+fn batch_index_keys() -> Result<Vec<KeySchemaElement>, ProvisionError> {
+    Ok(vec![
+        key("batch_id", KeyType::Hash)?,
+        key("job_id", KeyType::Range)?,
+    ])
 }
 
 fn all_attributes() -> Projection {

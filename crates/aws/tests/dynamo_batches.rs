@@ -276,15 +276,23 @@ async fn ttl_is_set_on_every_terminal_write_and_only_there() {
     );
 
     // The table has TTL enabled on `ttl`.
-    let ttl = dynamo_client()
+    assert_eq!(
+        ttl_attribute(&dynamo_client(), store.table()).await,
+        Some("ttl".to_owned())
+    );
+}
+
+/// The attribute DynamoDB TTL is configured on for `table`.
+async fn ttl_attribute(client: &aws_sdk_dynamodb::Client, table: &str) -> Option<String> {
+    client
         .describe_time_to_live()
-        .table_name(store.table())
+        .table_name(table)
         .send()
         .await
         .unwrap()
         .time_to_live_description
-        .unwrap();
-    assert_eq!(ttl.attribute_name(), Some("ttl"));
+        .unwrap()
+        .attribute_name
 }
 
 fn record(key: &str, marker: &str, now: DateTime<Utc>) -> IdempotencyRecord {
@@ -485,13 +493,8 @@ async fn provisioning_adds_the_batch_index_to_an_old_table_and_creates_the_quota
         .map(|k| k.attribute_name().to_owned())
         .collect();
     assert_eq!(keys, vec!["pk", "sk"]);
-    let ttl = client
-        .describe_time_to_live()
-        .table_name(&quotas)
-        .send()
-        .await
-        .unwrap()
-        .time_to_live_description
-        .unwrap();
-    assert_eq!(ttl.attribute_name(), Some("ttl"));
+    assert_eq!(
+        ttl_attribute(&client, &quotas).await,
+        Some("ttl".to_owned())
+    );
 }

@@ -201,6 +201,20 @@ mod tests {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The headers of a fixed POST to an execute-api URL, signed without a session token.
+    fn signed_post() -> Vec<(String, String)> {
+        sign(
+            &fixed_credentials(None),
+            "us-east-1",
+            "POST",
+            "https://abc123.execute-api.us-east-1.amazonaws.com/batch",
+            &[("content-type", "application/json")],
+            br#"{"requests":["hi"]}"#,
+            fixed_time(),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn regions_come_from_execute_api_hosts_only() {
         let url = "https://abc123.execute-api.eu-west-1.amazonaws.com/prod/jobs/x";
@@ -218,16 +232,7 @@ mod tests {
 
     #[test]
     fn the_authorization_header_has_the_scope_and_signed_headers() {
-        let headers = sign(
-            &fixed_credentials(None),
-            "us-east-1",
-            "POST",
-            "https://abc123.execute-api.us-east-1.amazonaws.com/batch",
-            &[("content-type", "application/json")],
-            br#"{"requests":["hi"]}"#,
-            fixed_time(),
-        )
-        .unwrap();
+        let headers = signed_post();
         let authorization = header(&headers, "authorization").unwrap();
         assert!(
             authorization.starts_with(
@@ -248,16 +253,7 @@ mod tests {
     /// 03:04:05 UTC), the signer the AWS CLI uses; see the report of the CLI change for the script.
     #[test]
     fn signatures_match_botocore() {
-        let post = sign(
-            &fixed_credentials(None),
-            "us-east-1",
-            "POST",
-            "https://abc123.execute-api.us-east-1.amazonaws.com/batch",
-            &[("content-type", "application/json")],
-            br#"{"requests":["hi"]}"#,
-            fixed_time(),
-        )
-        .unwrap();
+        let post = signed_post();
         assert_eq!(
             header(&post, "authorization")
                 .and_then(|a| a.rsplit_once("Signature="))

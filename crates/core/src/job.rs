@@ -95,6 +95,16 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
+    /// Every status, in the order of a job's life.
+    pub const ALL: [Self; 6] = [
+        Self::Queued,
+        Self::Running,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Cancelled,
+        Self::Expired,
+    ];
+
     /// Whether the job has finished and will never change again.
     pub fn is_terminal(self) -> bool {
         !matches!(self, Self::Queued | Self::Running)

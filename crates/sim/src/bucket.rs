@@ -137,23 +137,12 @@ impl Bucket {
     /// This bucket's statistics.
     pub fn stats(&self) -> BucketStats {
         let state = self.lock();
-        let quota = state.quota.config();
-        let mut stats = BucketStats {
-            region: self.region.clone(),
-            model_id: self.model_key.clone(),
-            tpm: quota.tpm,
-            rpm: quota.rpm,
-            tpd: quota.tpd,
-            output_burndown: self.output_burndown,
-            requests: 0,
-            admitted: 0,
-            throttled: 0,
-            failed: 0,
-            tokens_reserved: 0,
-            tokens_settled: 0,
-            tokens_in_flight: 0,
-            windows: Vec::new(),
-        };
+        let mut stats = BucketStats::zero(
+            self.region.clone(),
+            self.model_key.clone(),
+            state.quota.config(),
+            self.output_burndown,
+        );
         state.counters.fill(&mut stats);
         stats
     }

@@ -54,6 +54,27 @@ fn target(
     Ok((region, model_id))
 }
 
+/// Starts a call of `operation`: a new request id with the call's region and model id, or
+/// the error response (carrying that request id) when they are missing.
+fn start(
+    sim: &Simulator,
+    headers: &HeaderMap,
+    model_id: Result<Path<String>, PathRejection>,
+    operation: &'static str,
+) -> Result<(String, String, String), Box<Response>> {
+    let request_id = sim.next_request_id();
+    match target(headers, model_id) {
+        Ok((region, model_id)) => Ok((request_id, region, model_id)),
+        Err(err) => Err(Box::new(error_response(
+            err,
+            "-",
+            "-",
+            operation,
+            &request_id,
+        ))),
+    }
+}
+
 /// `POST /model/{modelId}/converse`.
 async fn converse(
     State(sim): State<Arc<Simulator>>,
@@ -61,10 +82,9 @@ async fn converse(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let request_id = sim.next_request_id();
-    let (region, model_id) = match target(&headers, model_id) {
-        Ok(target) => target,
-        Err(err) => return error_response(err, "-", "-", "converse", &request_id),
+    let (request_id, region, model_id) = match start(&sim, &headers, model_id, "converse") {
+        Ok(started) => started,
+        Err(response) => return *response,
     };
     let result = match parse_converse(&body) {
         Ok(request) => sim.converse(&region, &model_id, &request).await,
@@ -94,10 +114,9 @@ async fn invoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let request_id = sim.next_request_id();
-    let (region, model_id) = match target(&headers, model_id) {
-        Ok(target) => target,
-        Err(err) => return error_response(err, "-", "-", "invoke", &request_id),
+    let (request_id, region, model_id) = match start(&sim, &headers, model_id, "invoke") {
+        Ok(started) => started,
+        Err(response) => return *response,
     };
     let parsed = InvokeBody::parse(&body, &model_id);
     let result = match &parsed {

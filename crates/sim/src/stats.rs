@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::quota::QuotaConfig;
+
 /// Windows kept per bucket; older ones are dropped.
 pub const MAX_WINDOWS: usize = 10_000;
 
@@ -56,6 +58,33 @@ pub struct BucketStats {
     pub tokens_in_flight: u64,
     /// Per-window counts, oldest first.
     pub windows: Vec<WindowStats>,
+}
+
+impl BucketStats {
+    /// The statistics of a bucket no call has reached: its bounds, every count zero.
+    pub fn zero(
+        region: String,
+        model_id: String,
+        quota: QuotaConfig,
+        output_burndown: u32,
+    ) -> Self {
+        Self {
+            region,
+            model_id,
+            tpm: quota.tpm,
+            rpm: quota.rpm,
+            tpd: quota.tpd,
+            output_burndown,
+            requests: 0,
+            admitted: 0,
+            throttled: 0,
+            failed: 0,
+            tokens_reserved: 0,
+            tokens_settled: 0,
+            tokens_in_flight: 0,
+            windows: Vec::new(),
+        }
+    }
 }
 
 /// One fixed window of one bucket.
@@ -183,22 +212,7 @@ mod tests {
     use super::*;
 
     fn empty() -> BucketStats {
-        BucketStats {
-            region: "r".into(),
-            model_id: "m".into(),
-            tpm: None,
-            rpm: None,
-            tpd: None,
-            output_burndown: 1,
-            requests: 0,
-            admitted: 0,
-            throttled: 0,
-            failed: 0,
-            tokens_reserved: 0,
-            tokens_settled: 0,
-            tokens_in_flight: 0,
-            windows: vec![],
-        }
+        BucketStats::zero("r".into(), "m".into(), QuotaConfig::default(), 1)
     }
 
     #[test]

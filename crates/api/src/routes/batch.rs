@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 use crate::ApiState;
 use crate::auth::Caller;
 use crate::error::{ApiError, BatchErrorDetail};
-use crate::extract::BatchJsonBody;
+use crate::extract::JsonBody;
 use crate::idempotency;
-use crate::openapi::{ErrorBody, InvokeBody};
+use crate::openapi::{BatchEntrySchema, ErrorBody, InvokeBody};
 use crate::submit::{Submission, submit};
 
 /// The body of `POST /batch`. Requests stay raw JSON until validation, so that each bad one
@@ -34,15 +34,6 @@ pub struct BatchBody {
     pub defaults: Option<Value>,
 }
 
-/// One request of a batch: a `POST /invoke` body or a prompt string.
-#[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code)] // Schema only.
-#[schema(as = BatchEntry)]
-pub enum BatchEntrySchema {
-    Prompt(String),
-    Request(InvokeBody),
-}
-
 /// 202 answer of `POST /batch`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BatchAccepted {
@@ -58,10 +49,21 @@ pub struct BatchAccepted {
     path = "/batch",
     tag = "batches",
     request_body = BatchBody,
-    params(("Idempotency-Key" = Option<String>, Header,
+    params(("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]{1,255}$",
         description = "1-255 visible ASCII characters; a repeat within the key's lifetime answers the same batch and queues nothing new")),
     responses(
-        (status = 202, description = "Every job is queued", body = BatchAccepted),
+        (status = 202, description = "Every job is queued", body = BatchAccepted,
+            links(
+                ("GetBatch" = (operation_id = "get_batch",
+                    parameters(("id" = "$response.body#/batch_id")),
+                    description = "Counts by status and the job ids")),
+                ("GetBatchResults" = (operation_id = "batch_results",
+                    parameters(("id" = "$response.body#/batch_id")),
+                    description = "The finished jobs' results")),
+                ("GetFirstJob" = (operation_id = "get_job",
+                    parameters(("id" = "$response.body#/job_ids/0")),
+                    description = "Read the batch's first job")),
+            )),
         (status = 400, description = "Invalid JSON, or invalid requests (each with its index)", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
@@ -75,7 +77,7 @@ pub async fn submit_batch(
     State(state): State<ApiState>,
     caller: Caller,
     headers: HeaderMap,
-    BatchJsonBody(body): BatchJsonBody<BatchBody>,
+    JsonBody(body): JsonBody<BatchBody>,
 ) -> Result<Response, ApiError> {
     let key = idempotency::key_from_headers(&headers)?;
     let max = state.limits.max_batch_requests;

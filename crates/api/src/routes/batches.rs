@@ -59,7 +59,7 @@ pub struct BatchStatusView {
     params(
         ("id" = String, Path, pattern = r"^[A-Za-z0-9._:-]{1,128}$", description = "The batch id"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Job ids per page (default 100)"),
-        ("after" = Option<String>, Query, description = "The `next` of the previous page"),
+        ("after" = Option<String>, Query, pattern = r"^[A-Za-z0-9._:-]{1,128}$", description = "The `next` of the previous page"),
     ),
     responses(
         (status = 200, description = "The batch", body = BatchStatusView),
@@ -94,17 +94,10 @@ pub async fn get_batch(
                 .map_err(|e| ApiError::InvalidRequest(format!("invalid `after`: {e}")))
         })
         .transpose()?;
-    let mut counts: BTreeMap<String, usize> = [
-        JobStatus::Queued,
-        JobStatus::Running,
-        JobStatus::Succeeded,
-        JobStatus::Failed,
-        JobStatus::Cancelled,
-        JobStatus::Expired,
-    ]
-    .iter()
-    .map(|s| (s.as_str().to_owned(), 0))
-    .collect();
+    let mut counts: BTreeMap<String, usize> = JobStatus::ALL
+        .iter()
+        .map(|s| (s.as_str().to_owned(), 0))
+        .collect();
     let mut total = 0;
     let mut job_ids = Vec::new();
     let mut more = false;

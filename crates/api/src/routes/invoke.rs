@@ -13,7 +13,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::idempotency;
-use crate::openapi::{ErrorBody, InvokeAccepted, InvokeBody};
+use crate::openapi::{ErrorBody, InvokeAccepted, InvokeRequestSchema};
 use crate::submit::{Submission, submit};
 
 /// Accepts one job.
@@ -21,12 +21,20 @@ use crate::submit::{Submission, submit};
     post,
     path = "/invoke",
     tag = "jobs",
-    request_body = InvokeBody,
-    params(("Idempotency-Key" = Option<String>, Header,
+    request_body = InvokeRequestSchema,
+    params(("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]{1,255}$",
         description = "1-255 visible ASCII characters; a repeat within the key's lifetime answers the same job and queues nothing new")),
     responses(
         (status = 202, description = "The job is queued", body = InvokeAccepted,
-            headers(("Location" = String, description = "/jobs/{job_id}"))),
+            headers(("Location" = String, description = "/jobs/{job_id}")),
+            links(
+                ("GetJob" = (operation_id = "get_job",
+                    parameters(("id" = "$response.body#/job_id")),
+                    description = "Read the job")),
+                ("CancelJob" = (operation_id = "cancel_job",
+                    parameters(("id" = "$response.body#/job_id")),
+                    description = "Cancel the job")),
+            )),
         (status = 400, description = "Invalid JSON or request", body = ErrorBody),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),

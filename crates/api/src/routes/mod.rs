@@ -7,20 +7,22 @@
 //! cannot be served without being documented. The method-not-allowed fallback is set after the
 //! routes, because axum applies it only to routes that exist when it is set.
 
-use std::sync::OnceLock;
+use std::convert::Infallible;
+use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri, header};
 use axum::middleware;
 use axum::response::IntoResponse;
+use axum::{Extension, Router};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::ApiState;
 use crate::error::ApiError;
-use crate::openapi::ApiDoc;
+use crate::extract::BodyLimit;
+use crate::openapi::{ApiDoc, served_document};
 use crate::trace::trace_request;
 
 pub mod batch;
@@ -33,7 +35,9 @@ pub mod jobs;
 /// `max_batch_body_bytes` (the others are held to the router-wide limit).
 fn api_routes(max_batch_body_bytes: usize) -> OpenApiRouter<ApiState> {
     let (schemas, paths, batch_route) = routes!(batch::submit_batch);
-    let batch_route = batch_route.layer(DefaultBodyLimit::max(max_batch_body_bytes));
+    let batch_route = batch_route
+        .layer::<_, Infallible>(DefaultBodyLimit::max(max_batch_body_bytes))
+        .layer(Extension(BodyLimit(max_batch_body_bytes)));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(invoke::invoke))
         .routes((schemas, paths, batch_route))
@@ -44,19 +48,23 @@ fn api_routes(max_batch_body_bytes: usize) -> OpenApiRouter<ApiState> {
         .routes(routes!(openapi_json))
 }
 
-/// The OpenAPI document of every route the router serves.
+/// The OpenAPI document of every route the router serves, before the configuration's models
+/// and limits are written in (see [`served_document`]).
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     api_routes(crate::MAX_BATCH_BODY_BYTES).split_for_parts().1
 }
 
-/// The document as served, built once.
-fn openapi_text() -> &'static str {
-    static TEXT: OnceLock<String> = OnceLock::new();
-    TEXT.get_or_init(|| {
-        openapi_document()
+/// The text of the document a router serves, built once per router.
+#[derive(Debug, Clone)]
+struct ServedDocument(Arc<str>);
+
+impl ServedDocument {
+    fn new(state: &ApiState) -> Self {
+        let text = served_document(openapi_document(), &state.catalog, &state.limits)
             .to_json()
-            .unwrap_or_else(|e| format!("{{\"error\": \"openapi document: {e}\"}}"))
-    })
+            .unwrap_or_else(|e| format!("{{\"error\": \"openapi document: {e}\"}}"));
+        Self(text.into())
+    }
 }
 
 /// The API's OpenAPI 3.1 document, generated from the code. Open in every auth mode.
@@ -66,8 +74,11 @@ fn openapi_text() -> &'static str {
     tag = "meta",
     responses((status = 200, description = "This document", body = Object))
 )]
-pub async fn openapi_json() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], openapi_text())
+async fn openapi_json(Extension(document): Extension<ServedDocument>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        document.0.to_string(),
+    )
 }
 
 /// The API's router, ready to serve with `axum::serve` or `lambda_http::run`.
@@ -78,6 +89,7 @@ pub fn router(state: ApiState) -> Router {
     routes
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
+        .layer(Extension(ServedDocument::new(&state)))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(middleware::from_fn(trace_request))
         .with_state(state)

@@ -81,10 +81,45 @@ impl EmbeddedJobStore {
             .run(move |conn| sql::modify(conn, &id, job_ttl_secs, change))
             .await?)
     }
+
+    /// Applies `change` atomically; a missing job or a declined change is a conflict.
+    async fn modify_or_conflict<F>(&self, id: &JobId, change: F) -> Result<(), StoreError>
+    where
+        F: FnOnce(&mut Job) -> bool + Send + 'static,
+    {
+        self.modify(id, change)
+            .await?
+            .map(drop)
+            .ok_or_else(|| StoreError::Conflict(id.clone()))
+    }
+
+    /// Applies `change` to a job running under `owner`'s lease; any other job is a conflict.
+    async fn modify_held<F>(&self, id: &JobId, owner: &str, change: F) -> Result<(), StoreError>
+    where
+        F: FnOnce(&mut Job) + Send + 'static,
+    {
+        let owner = owner.to_owned();
+        self.modify_or_conflict(id, move |job| {
+            if !held_by(job, &owner) {
+                return false;
+            }
+            change(job);
+            true
+        })
+        .await
+    }
 }
 
 fn ttl_secs(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Ends `job` without a result: `status` with `error`, no lease.
+fn close(job: &mut Job, status: JobStatus, error: JobError, now: DateTime<Utc>) {
+    job.status = status;
+    job.error = Some(error);
+    job.lease = None;
+    job.updated_at = now;
 }
 
 /// Whether `job` is running under a lease held by `owner`.
@@ -172,34 +207,19 @@ impl JobStore for EmbeddedJobStore {
     }
 
     async fn extend_lease(&self, id: &JobId, lease: &Lease) -> Result<(), StoreError> {
-        let lease = lease.clone();
-        self.modify(id, move |job| {
-            if !held_by(job, &lease.owner) {
-                return false;
-            }
-            job.lease = Some(lease);
-            true
-        })
-        .await?
-        .map(drop)
-        .ok_or_else(|| StoreError::Conflict(id.clone()))
+        let held = lease.clone();
+        self.modify_held(id, &lease.owner, move |job| job.lease = Some(held))
+            .await
     }
 
     async fn release(&self, id: &JobId, owner: &str) -> Result<(), StoreError> {
-        let owner = owner.to_owned();
         let now = self.db.now();
-        self.modify(id, move |job| {
-            if !held_by(job, &owner) {
-                return false;
-            }
+        self.modify_held(id, owner, move |job| {
             job.status = JobStatus::Queued;
             job.lease = None;
             job.updated_at = now;
-            true
         })
-        .await?
-        .map(drop)
-        .ok_or_else(|| StoreError::Conflict(id.clone()))
+        .await
     }
 
     async fn complete(
@@ -208,18 +228,9 @@ impl JobStore for EmbeddedJobStore {
         owner: &str,
         completion: &JobCompletion,
     ) -> Result<(), StoreError> {
-        let owner = owner.to_owned();
         let completion = completion.clone();
-        self.modify(id, move |job| {
-            if !held_by(job, &owner) {
-                return false;
-            }
-            job.complete(completion);
-            true
-        })
-        .await?
-        .map(drop)
-        .ok_or_else(|| StoreError::Conflict(id.clone()))
+        self.modify_held(id, owner, move |job| job.complete(completion))
+            .await
     }
 
     async fn close_queued(
@@ -230,19 +241,14 @@ impl JobStore for EmbeddedJobStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let error = error.clone();
-        self.modify(id, move |job| {
+        self.modify_or_conflict(id, move |job| {
             if job.status != JobStatus::Queued {
                 return false;
             }
-            job.status = status;
-            job.error = Some(error);
-            job.lease = None;
-            job.updated_at = now;
+            close(job, status, error, now);
             true
         })
-        .await?
-        .map(drop)
-        .ok_or_else(|| StoreError::Conflict(id.clone()))
+        .await
     }
 
     async fn fail_abandoned(
@@ -257,10 +263,7 @@ impl JobStore for EmbeddedJobStore {
                 if !job.is_claimable(now) {
                     return false;
                 }
-                job.status = JobStatus::Failed;
-                job.error = Some(error);
-                job.lease = None;
-                job.updated_at = now;
+                close(job, JobStatus::Failed, error, now);
                 true
             })
             .await?;

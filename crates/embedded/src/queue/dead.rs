@@ -11,9 +11,9 @@ use async_trait::async_trait;
 use bedrock_lb_core::{JobQueue, QueueError, QueueMessage, SendOutcome};
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::time::Instant;
-use uuid::Uuid;
 
-use super::{DEFAULT_RECHECK_INTERVAL, MAX_WAIT};
+use super::sql::{self, Table};
+use super::{DEFAULT_RECHECK_INTERVAL, MAX_WAIT, delete_in, extend_in, send_outcomes};
 use crate::db::{EmbeddedDb, duration_ms, to_ms};
 use crate::error::EmbeddedError;
 
@@ -66,13 +66,11 @@ impl JobQueue for DeadLetterQueue {
     async fn send_batch(&self, bodies: &[String]) -> Vec<SendOutcome> {
         let stored = bodies.to_vec();
         let now_ms = to_ms(self.db.now());
-        match self.db.run(move |conn| insert(conn, stored, now_ms)).await {
-            Ok(ids) => ids.into_iter().map(Ok).collect(),
-            Err(err) => {
-                let err = QueueError::from(err);
-                bodies.iter().map(|_| Err(err.clone())).collect()
-            }
-        }
+        let inserted = self
+            .db
+            .run(move |conn| sql::insert(conn, Table::DeadLetters, stored, now_ms))
+            .await;
+        send_outcomes(inserted, bodies.len())
     }
 
     async fn receive(
@@ -100,62 +98,12 @@ impl JobQueue for DeadLetterQueue {
         receipt: &str,
         visibility: Duration,
     ) -> Result<(), QueueError> {
-        let receipt = receipt.to_owned();
-        let visible_at_ms = to_ms(self.db.now()).saturating_add(duration_ms(visibility));
-        let changed = self
-            .db
-            .run(move |conn| {
-                Ok(conn
-                    .prepare_cached(
-                        "UPDATE dead_letters SET visible_at_ms = ?1 WHERE receipt = ?2",
-                    )?
-                    .execute(params![visible_at_ms, receipt])?)
-            })
-            .await?;
-        if changed == 0 {
-            return Err(QueueError::InvalidReceipt);
-        }
-        Ok(())
+        extend_in(&self.db, Table::DeadLetters, receipt, visibility).await
     }
 
     async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
-        let receipt = receipt.to_owned();
-        let deleted = self
-            .db
-            .run(move |conn| {
-                Ok(conn
-                    .prepare_cached("DELETE FROM dead_letters WHERE receipt = ?1")?
-                    .execute(params![receipt])?)
-            })
-            .await?;
-        if deleted == 0 {
-            return Err(QueueError::InvalidReceipt);
-        }
-        Ok(())
+        delete_in(&self.db, Table::DeadLetters, receipt).await
     }
-}
-
-/// Stores `bodies` as dead letters visible at once; returns their new message ids.
-fn insert(
-    conn: &mut Connection,
-    bodies: Vec<String>,
-    now_ms: i64,
-) -> Result<Vec<String>, EmbeddedError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut ids = Vec::with_capacity(bodies.len());
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO dead_letters (message_id, body, sent_ms, receive_count, dead_ms) \
-             VALUES (?1, ?2, ?3, 0, ?3)",
-        )?;
-        for body in bodies {
-            let id = Uuid::new_v4().to_string();
-            insert.execute(params![id, body, now_ms])?;
-            ids.push(id);
-        }
-    }
-    tx.commit()?;
-    Ok(ids)
 }
 
 /// Hands out up to `max` visible dead letters, oldest first, each with a new receipt and
@@ -176,23 +124,20 @@ fn receive(
             Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
         })?
         .collect::<Result<_, _>>()?;
-    let mut messages = Vec::with_capacity(rows.len());
-    for (seq, message_id, body, count) in rows {
-        let receipt = Uuid::new_v4().to_string();
-        let receive_count = count.saturating_add(1);
-        tx.prepare_cached(
-            "UPDATE dead_letters SET dlq_receive_count = ?1, receipt = ?2, visible_at_ms = ?3 \
-             WHERE seq = ?4",
-        )?
-        .execute(params![receive_count, receipt, hidden_until, seq])?;
-        messages.push(QueueMessage {
-            message_id,
-            receipt,
-            body,
-            receive_count,
-            attributes: Default::default(),
-        });
-    }
+    let messages = rows
+        .into_iter()
+        .map(|(seq, message_id, body, count)| {
+            sql::hand_out(
+                &tx,
+                Table::DeadLetters,
+                seq,
+                message_id,
+                body,
+                count,
+                hidden_until,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     tx.commit()?;
     Ok(messages)
 }

@@ -22,6 +22,7 @@ use crate::db::{EmbeddedDb, duration_ms, to_ms};
 use crate::error::EmbeddedError;
 
 pub use dead::DeadLetterQueue;
+use sql::Table;
 
 /// How often a long poll re-checks the table even without a wake-up, by default, so that
 /// messages sent by another process sharing the file are found within this delay.
@@ -113,7 +114,7 @@ impl EmbeddedQueue {
         let now_ms = to_ms(self.db.now());
         let ids = self
             .db
-            .run(move |conn| sql::send_all(conn, bodies, now_ms))
+            .run(move |conn| sql::insert(conn, Table::Messages, bodies, now_ms))
             .await?;
         self.db.message_sent().notify_waiters();
         Ok(ids)
@@ -183,13 +184,7 @@ impl JobQueue for EmbeddedQueue {
     /// One transaction: either every message is queued or none is (each outcome then carries
     /// the same error).
     async fn send_batch(&self, bodies: &[String]) -> Vec<SendOutcome> {
-        match self.send_all(bodies.to_vec()).await {
-            Ok(ids) => ids.into_iter().map(Ok).collect(),
-            Err(err) => {
-                let err = QueueError::from(err);
-                bodies.iter().map(|_| Err(err.clone())).collect()
-            }
-        }
+        send_outcomes(self.send_all(bodies.to_vec()).await, bodies.len())
     }
 
     async fn receive(
@@ -226,15 +221,7 @@ impl JobQueue for EmbeddedQueue {
         receipt: &str,
         visibility: Duration,
     ) -> Result<(), QueueError> {
-        let receipt = receipt.to_owned();
-        let visible_at_ms = to_ms(self.db.now()).saturating_add(duration_ms(visibility));
-        let changed = self
-            .db
-            .run(move |conn| sql::change_visibility(conn, &receipt, visible_at_ms))
-            .await?;
-        if !changed {
-            return Err(QueueError::InvalidReceipt);
-        }
+        extend_in(&self.db, Table::Messages, receipt, visibility).await?;
         if visibility.is_zero() {
             // The message is receivable again: wake long-polling receivers.
             self.db.message_sent().notify_waiters();
@@ -243,13 +230,53 @@ impl JobQueue for EmbeddedQueue {
     }
 
     async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
-        let receipt = receipt.to_owned();
-        let deleted = self.db.run(move |conn| sql::delete(conn, &receipt)).await?;
-        if deleted {
-            Ok(())
-        } else {
-            Err(QueueError::InvalidReceipt)
+        delete_in(&self.db, Table::Messages, receipt).await
+    }
+}
+
+/// The outcomes of a one-transaction send of `count` bodies: every id, or the same error for
+/// every body.
+fn send_outcomes(stored: Result<Vec<String>, EmbeddedError>, count: usize) -> Vec<SendOutcome> {
+    match stored {
+        Ok(ids) => ids.into_iter().map(Ok).collect(),
+        Err(err) => {
+            let err = QueueError::from(err);
+            (0..count).map(|_| Err(err.clone())).collect()
         }
+    }
+}
+
+/// Hides the message of `table` holding `receipt` for `visibility` from now; a stale receipt
+/// is [`QueueError::InvalidReceipt`], as in SQS.
+async fn extend_in(
+    db: &EmbeddedDb,
+    table: Table,
+    receipt: &str,
+    visibility: Duration,
+) -> Result<(), QueueError> {
+    let receipt = receipt.to_owned();
+    let visible_at_ms = to_ms(db.now()).saturating_add(duration_ms(visibility));
+    let changed = db
+        .run(move |conn| sql::change_visibility(conn, table, &receipt, visible_at_ms))
+        .await?;
+    if changed {
+        Ok(())
+    } else {
+        Err(QueueError::InvalidReceipt)
+    }
+}
+
+/// Deletes the message of `table` holding `receipt`; a stale receipt is
+/// [`QueueError::InvalidReceipt`], as in SQS.
+async fn delete_in(db: &EmbeddedDb, table: Table, receipt: &str) -> Result<(), QueueError> {
+    let receipt = receipt.to_owned();
+    let deleted = db
+        .run(move |conn| sql::delete(conn, table, &receipt))
+        .await?;
+    if deleted {
+        Ok(())
+    } else {
+        Err(QueueError::InvalidReceipt)
     }
 }
 

@@ -5,7 +5,7 @@
 //! are atomic on their own.
 
 use bedrock_lb_core::QueueMessage;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use uuid::Uuid;
 
 use super::{DeadLetter, QueueDepth};
@@ -21,19 +21,70 @@ pub(super) struct Received {
     pub next_visible_ms: Option<i64>,
 }
 
-/// Stores `bodies` as new messages visible at `now_ms`; returns their ids in order.
-pub(super) fn send_all(
+/// The two tables that hold messages: the work queue and its dead letters. Both hand out
+/// messages the same way (a fresh receipt per receive, hidden until a time), so the statements
+/// that do so are written once and told which table to use.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Table {
+    Messages,
+    DeadLetters,
+}
+
+impl Table {
+    /// Stores a new row visible at once: `?1` message id, `?2` body, `?3` now.
+    fn insert_sql(self) -> &'static str {
+        match self {
+            Self::Messages => {
+                "INSERT INTO queue_messages (message_id, body, sent_ms, visible_at_ms) \
+                 VALUES (?1, ?2, ?3, ?3)"
+            }
+            Self::DeadLetters => {
+                "INSERT INTO dead_letters (message_id, body, sent_ms, receive_count, dead_ms) \
+                 VALUES (?1, ?2, ?3, 0, ?3)"
+            }
+        }
+    }
+
+    /// Records a receive: `?1` receive count, `?2` receipt, `?3` hidden until, `?4` seq.
+    fn hand_out_sql(self) -> &'static str {
+        match self {
+            Self::Messages => {
+                "UPDATE queue_messages SET receive_count = ?1, receipt = ?2, visible_at_ms = ?3 \
+                 WHERE seq = ?4"
+            }
+            Self::DeadLetters => {
+                "UPDATE dead_letters SET dlq_receive_count = ?1, receipt = ?2, visible_at_ms = ?3 \
+                 WHERE seq = ?4"
+            }
+        }
+    }
+
+    fn change_visibility_sql(self) -> &'static str {
+        match self {
+            Self::Messages => "UPDATE queue_messages SET visible_at_ms = ?1 WHERE receipt = ?2",
+            Self::DeadLetters => "UPDATE dead_letters SET visible_at_ms = ?1 WHERE receipt = ?2",
+        }
+    }
+
+    fn delete_sql(self) -> &'static str {
+        match self {
+            Self::Messages => "DELETE FROM queue_messages WHERE receipt = ?1",
+            Self::DeadLetters => "DELETE FROM dead_letters WHERE receipt = ?1",
+        }
+    }
+}
+
+/// Stores `bodies` as new rows of `table` visible at `now_ms`; returns their ids in order.
+pub(super) fn insert(
     conn: &mut Connection,
+    table: Table,
     bodies: Vec<String>,
     now_ms: i64,
 ) -> Result<Vec<String>, EmbeddedError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut ids = Vec::with_capacity(bodies.len());
     {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO queue_messages (message_id, body, sent_ms, visible_at_ms) \
-             VALUES (?1, ?2, ?3, ?3)",
-        )?;
+        let mut insert = tx.prepare_cached(table.insert_sql())?;
         for body in bodies {
             let id = Uuid::new_v4().to_string();
             insert.execute(params![id, body, now_ms])?;
@@ -42,6 +93,34 @@ pub(super) fn send_all(
     }
     tx.commit()?;
     Ok(ids)
+}
+
+/// Hands out the row `seq` of `table` (received `count` times so far) with a new receipt,
+/// hidden until `hidden_until`.
+pub(super) fn hand_out(
+    tx: &Transaction<'_>,
+    table: Table,
+    seq: i64,
+    message_id: String,
+    body: String,
+    count: u32,
+    hidden_until: i64,
+) -> Result<QueueMessage, EmbeddedError> {
+    let receipt = Uuid::new_v4().to_string();
+    let receive_count = count.saturating_add(1);
+    tx.prepare_cached(table.hand_out_sql())?.execute(params![
+        receive_count,
+        receipt,
+        hidden_until,
+        seq
+    ])?;
+    Ok(QueueMessage {
+        message_id,
+        receipt,
+        body,
+        receive_count,
+        attributes: Default::default(),
+    })
 }
 
 /// One row considered by `receive`.
@@ -97,20 +176,15 @@ pub(super) fn receive(
                 dead_letter(&tx, &candidate, now_ms)?;
                 continue;
             }
-            let receipt = Uuid::new_v4().to_string();
-            let receive_count = candidate.receive_count.saturating_add(1);
-            tx.prepare_cached(
-                "UPDATE queue_messages SET receive_count = ?1, receipt = ?2, visible_at_ms = ?3 \
-                 WHERE seq = ?4",
-            )?
-            .execute(params![receive_count, receipt, hidden_until, candidate.seq])?;
-            messages.push(QueueMessage {
-                message_id: candidate.message_id,
-                receipt,
-                body: candidate.body,
-                receive_count,
-                attributes: Default::default(),
-            });
+            messages.push(hand_out(
+                &tx,
+                Table::Messages,
+                candidate.seq,
+                candidate.message_id,
+                candidate.body,
+                candidate.receive_count,
+                hidden_until,
+            )?);
         }
     }
     let next_visible_ms = if messages.is_empty() {
@@ -129,7 +203,7 @@ pub(super) fn receive(
 
 /// Moves a message that was received too often into `dead_letters`.
 fn dead_letter(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Transaction<'_>,
     candidate: &Candidate,
     now_ms: i64,
 ) -> Result<(), EmbeddedError> {
@@ -154,22 +228,28 @@ fn dead_letter(
     Ok(())
 }
 
-/// Hides the message with `receipt` until `visible_at_ms`; false when the receipt is stale.
+/// Hides the row of `table` with `receipt` until `visible_at_ms`; false when the receipt is
+/// stale.
 pub(super) fn change_visibility(
     conn: &mut Connection,
+    table: Table,
     receipt: &str,
     visible_at_ms: i64,
 ) -> Result<bool, EmbeddedError> {
     let changed = conn
-        .prepare_cached("UPDATE queue_messages SET visible_at_ms = ?1 WHERE receipt = ?2")?
+        .prepare_cached(table.change_visibility_sql())?
         .execute(params![visible_at_ms, receipt])?;
     Ok(changed > 0)
 }
 
-/// Deletes the message with `receipt`; false when the receipt is stale.
-pub(super) fn delete(conn: &mut Connection, receipt: &str) -> Result<bool, EmbeddedError> {
+/// Deletes the row of `table` with `receipt`; false when the receipt is stale.
+pub(super) fn delete(
+    conn: &mut Connection,
+    table: Table,
+    receipt: &str,
+) -> Result<bool, EmbeddedError> {
     let changed = conn
-        .prepare_cached("DELETE FROM queue_messages WHERE receipt = ?1")?
+        .prepare_cached(table.delete_sql())?
         .execute(params![receipt])?;
     Ok(changed > 0)
 }

@@ -4,19 +4,23 @@
 //! collected by the router (see [`crate::routes::openapi_document`]), so a route cannot exist
 //! without being documented.
 //!
-//! The mirror types here ([`InvokeBody`], [`StatusSchema`]) are checked against the core types
-//! by tests, so they cannot drift apart silently.
+//! The mirror types here ([`StatusSchema`], and [`request::InvokeBody`]) are checked against
+//! the core types by tests, so they cannot drift apart silently. The document a router serves
+//! also carries its configuration's limits (see [`served`]).
 
 #![allow(dead_code)] // The mirror types exist for their schemas only.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::error::BatchErrorDetail;
+
+pub mod request;
+pub mod served;
+
+pub use request::{BatchEntrySchema, InvokeBody, InvokeRequestSchema};
+pub use served::served_document;
 
 /// The document's header, security schemes and shared schemas.
 #[derive(Debug, OpenApi)]
@@ -100,61 +104,6 @@ pub enum StatusSchema {
     Expired,
 }
 
-/// The body of `POST /invoke`, and one request of `POST /batch`: `prompt` or `messages`, and
-/// optional settings. Unknown fields are refused.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = InvokeRequest)]
-pub struct InvokeBody {
-    /// A single user prompt; shorthand for one user message.
-    pub prompt: Option<String>,
-    /// A conversation, first message from the user, roles alternating.
-    pub messages: Option<Vec<MessageSchema>>,
-    /// A system prompt.
-    pub system: Option<String>,
-    /// A configured model name; the default model when absent.
-    pub model: Option<String>,
-    /// Most tokens to generate; the model's maximum when absent.
-    #[schema(minimum = 1)]
-    pub max_tokens: Option<u32>,
-    /// 0 to 1.
-    #[schema(minimum = 0.0, maximum = 1.0)]
-    pub temperature: Option<f32>,
-    /// 0 to 1.
-    #[schema(minimum = 0.0, maximum = 1.0)]
-    pub top_p: Option<f32>,
-    /// At most 4 non-empty sequences.
-    #[schema(max_items = 4)]
-    pub stop_sequences: Option<Vec<String>>,
-    /// A JSON object (at most 4096 bytes) stored with the job and returned with it.
-    pub metadata: Option<BTreeMap<String, Value>>,
-    /// RFC 3339; a job not dispatched by then ends `expired`.
-    pub deadline: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-/// One turn of a conversation.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = Message)]
-pub struct MessageSchema {
-    pub role: RoleSchema,
-    pub content: Vec<ContentSchema>,
-}
-
-/// Who speaks a message.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-#[schema(as = Role)]
-pub enum RoleSchema {
-    User,
-    Assistant,
-}
-
-/// A block of text.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = ContentBlock)]
-pub struct ContentSchema {
-    pub text: String,
-}
-
 /// 202 answer of `POST /invoke`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InvokeAccepted {
@@ -167,6 +116,7 @@ pub struct InvokeAccepted {
 mod tests {
     use super::*;
     use bedrock_lb_core::{InvokeRequest, JobStatus};
+    use serde_json::Value;
     use serde_json::json;
 
     fn schema_json(name: &str) -> Value {
@@ -207,16 +157,9 @@ mod tests {
     fn the_status_schema_lists_every_status() {
         let schema = schema_json("JobStatus");
         let listed = schema["enum"].as_array().unwrap();
-        for status in [
-            JobStatus::Queued,
-            JobStatus::Running,
-            JobStatus::Succeeded,
-            JobStatus::Failed,
-            JobStatus::Cancelled,
-            JobStatus::Expired,
-        ] {
+        for status in JobStatus::ALL {
             assert!(listed.contains(&json!(status.as_str())), "{status}");
         }
-        assert_eq!(listed.len(), 6);
+        assert_eq!(listed.len(), JobStatus::ALL.len());
     }
 }
