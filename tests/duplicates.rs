@@ -1,6 +1,12 @@
-//! Duplicate delivery: the same message (same `job_id`) delivered twice, at once, to two
-//! workers on moto's SQS and DynamoDB produces one Bedrock call (the simulator's own count) and
-//! one result write (counted on the real store), and both copies leave the queue.
+//! Duplicate delivery: the same message (same `job_id`) delivered twice, at once, through moto's
+//! SQS to two workers produces one Bedrock call (the simulator's own count) and one result write
+//! (counted on the real store), and both copies leave the queue.
+//!
+//! The job store here is the embedded SQLite store, not DynamoDB on moto: what this test proves
+//! is the worker's claim protocol, which rests on the store's conditional writes being atomic.
+//! DynamoDB guarantees that; moto does not (it checks a condition and writes without a lock, so
+//! two claims arriving together can both win there, about once in ten runs). The DynamoDB store's
+//! conditional claim and complete are tested one at a time in crates/aws/tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -112,15 +118,21 @@ async fn one_message_delivered_twice_to_two_workers_runs_once() {
         .await
         .unwrap();
     let mut config = aws_config(&urls.queue_url, &name, &simulator.url());
-    config.worker.visibility_timeout_secs = 3;
+    // Long enough that a worker slowed by a loaded machine keeps its lease through the call.
+    config.worker.visibility_timeout_secs = 6;
     config.worker.concurrency = 1;
     config.worker.receive_batch = 1;
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let storage = wiring::storage(&config, Arc::clone(&clock)).await.unwrap();
     let bedrock = wiring::bedrock(&config).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let db =
+        bedrock_lb_embedded::EmbeddedDb::open(&data.path().join("jobs.db"), Arc::clone(&clock))
+            .unwrap();
+    let jobs: Arc<dyn JobStore> = Arc::new(db.job_store());
     let store = Arc::new(CountingStore {
-        inner: Arc::clone(&storage.store),
+        inner: Arc::clone(&jobs),
         completed: AtomicUsize::new(0),
     });
     let job_id = format!("dup-job-{}", uuid::Uuid::new_v4().simple());
@@ -185,12 +197,7 @@ async fn one_message_delivered_twice_to_two_workers_runs_once() {
         worker.await.unwrap();
     }
 
-    let job = storage
-        .store
-        .get(&job_id.parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let job = jobs.get(&job_id.parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(job.status, JobStatus::Succeeded);
     assert_eq!(
         store.completed.load(Ordering::SeqCst),

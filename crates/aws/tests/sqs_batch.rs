@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bedrock_lb_aws::SqsQueue;
 use bedrock_lb_aws::provision::ensure_queue;
+use bedrock_lb_contract as contract;
 use bedrock_lb_core::JobQueue;
 use common::{sqs_client, unique};
 
@@ -17,28 +18,7 @@ async fn send_batch_of_25_returns_25_ids_in_order() {
     let client = sqs_client();
     let urls = ensure_queue(&client, &unique("batch"), 5).await.unwrap();
     let queue = SqsQueue::new(client, urls.queue_url);
-    let bodies: Vec<String> = (0..25).map(|i| format!("body-{i}")).collect();
-    let ids: Vec<String> = queue
-        .send_batch(&bodies)
-        .await
-        .into_iter()
-        .map(|outcome| outcome.unwrap())
-        .collect();
-    assert_eq!(ids.len(), 25);
-
-    // Every id names the body at its position.
-    let mut received = std::collections::HashMap::new();
-    while received.len() < 25 {
-        let got = queue.receive(10, Duration::ZERO, HIDE).await.unwrap();
-        assert!(!got.is_empty(), "messages went missing");
-        for message in got {
-            received.insert(message.message_id, message.body);
-        }
-    }
-    for (id, body) in ids.iter().zip(&bodies) {
-        assert_eq!(received.get(id), Some(body));
-    }
-    assert!(queue.send_batch(&[]).await.is_empty());
+    contract::send_batch_returns_ids_in_order(&queue).await;
 }
 
 #[tokio::test]

@@ -7,9 +7,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
+use bedrock_lb_contract as contract;
 use bedrock_lb_core::{
     Clock, IdempotencyRecord, Job, JobCompletion, JobError, JobId, JobStatus, JobStore, Lease,
-    StoreError,
 };
 use chrono::{DateTime, Duration, Utc};
 
@@ -20,53 +20,11 @@ fn lease(owner: &str, expires_at: DateTime<Utc>) -> Lease {
     }
 }
 
-fn dead_lettered() -> JobError {
-    JobError::new("dead_lettered", "received too many times")
-}
-
 #[tokio::test]
 async fn release_then_claim_by_another_owner() {
     let clock = common::clock();
     let (db, _dir) = common::file_db(&clock);
-    let store = db.job_store();
-    let now = clock.now();
-    let job = common::queued_job(now);
-    store.create(&job).await.unwrap();
-    let far = now + Duration::minutes(5);
-    assert!(
-        store
-            .claim(&job.job_id, &lease("w1", far), now)
-            .await
-            .unwrap()
-            .is_some()
-    );
-    // Only the holder may give it back.
-    assert_eq!(
-        store.release(&job.job_id, "w2").await,
-        Err(StoreError::Conflict(job.job_id.clone()))
-    );
-    assert!(
-        store
-            .claim(&job.job_id, &lease("w2", far), now)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    store.release(&job.job_id, "w1").await.unwrap();
-    let released = store.get(&job.job_id).await.unwrap().unwrap();
-    assert_eq!(released.status, JobStatus::Queued);
-    assert_eq!(released.lease, None);
-    // Released: another worker claims at once, without waiting for the old lease to expire.
-    let claimed = store
-        .claim(&job.job_id, &lease("w2", far), now)
-        .await
-        .unwrap();
-    assert_eq!(claimed.unwrap().lease.unwrap().owner, "w2");
-    let missing = JobId::generate();
-    assert_eq!(
-        store.release(&missing, "w1").await,
-        Err(StoreError::Conflict(missing))
-    );
+    contract::release_then_claim_by_another(&db.job_store(), clock.now()).await;
 }
 
 #[tokio::test]
@@ -74,100 +32,18 @@ async fn fail_abandoned_fails_queued_and_expired_but_leaves_live_and_finished_jo
     let clock = common::clock();
     let (db, _dir) = common::file_db(&clock);
     let store = db.job_store();
-    let now = clock.now();
-
-    let queued = common::queued_job(now);
-    let live = common::queued_job(now);
-    let expired = common::queued_job(now);
-    let finished = common::queued_job(now);
-    for job in [&queued, &live, &expired, &finished] {
-        store.create(job).await.unwrap();
-    }
-    store
-        .claim(&live.job_id, &lease("w1", now + Duration::minutes(5)), now)
-        .await
-        .unwrap()
-        .unwrap();
-    store
-        .claim(
-            &expired.job_id,
-            &lease("w1", now + Duration::seconds(10)),
-            now,
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    store
-        .claim(
-            &finished.job_id,
-            &lease("w1", now + Duration::seconds(10)),
-            now,
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    let done = JobCompletion::failed(JobError::new("model_error", "bad"), vec![], now);
-    store.complete(&finished.job_id, "w1", &done).await.unwrap();
-
-    let later = now + Duration::seconds(30);
-    let error = dead_lettered();
-    assert!(
-        store
-            .fail_abandoned(&queued.job_id, &error, later)
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .fail_abandoned(&expired.job_id, &error, later)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .fail_abandoned(&live.job_id, &error, later)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .fail_abandoned(&finished.job_id, &error, later)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .fail_abandoned(&JobId::generate(), &error, later)
-            .await
-            .unwrap()
-    );
-
-    for id in [&queued.job_id, &expired.job_id] {
-        let job = store.get(id).await.unwrap().unwrap();
-        assert_eq!(job.status, JobStatus::Failed);
-        assert_eq!(job.error.as_ref(), Some(&error));
-        assert_eq!(job.lease, None);
-        assert_eq!(job.updated_at, later);
+    let abandoned =
+        contract::fail_abandoned_leaves_live_leases_and_finished_jobs(&store, clock.now()).await;
+    // Failing a job stamps the default TTL on it.
+    for id in &abandoned.failed {
         assert!(store.ttl_of(id).await.unwrap().is_some());
     }
-    let live_now = store.get(&live.job_id).await.unwrap().unwrap();
-    assert_eq!(live_now.status, JobStatus::Running);
-    assert_eq!(live_now.lease.unwrap().owner, "w1");
-    let finished_now = store.get(&finished.job_id).await.unwrap().unwrap();
-    assert_eq!(finished_now.error.unwrap().kind, "model_error");
-    // The expired job's old holder can no longer write a result.
-    let late = JobCompletion::failed(JobError::new("x", "y"), vec![], later);
-    assert!(store.complete(&expired.job_id, "w1", &late).await.is_err());
 }
 
 fn record(key: &str, marker: &str, now: DateTime<Utc>, ttl: Duration) -> IdempotencyRecord {
     IdempotencyRecord {
-        key: key.into(),
-        request_hash: marker.into(),
-        job_ids: vec![JobId::generate(), JobId::generate()],
-        batch_id: Some(format!("batch-{marker}")),
-        created_at: now,
         expires_at: now + ttl,
+        ..contract::record(key, marker, now)
     }
 }
 
@@ -175,58 +51,15 @@ fn record(key: &str, marker: &str, now: DateTime<Utc>, ttl: Duration) -> Idempot
 async fn of_two_concurrent_idempotent_puts_exactly_one_wins() {
     let clock = common::clock();
     let (db, _dir) = common::file_db(&clock);
-    let store = Arc::new(db.job_store());
-    let now = clock.now();
-    for round in 0..10 {
-        let key = format!("alice/key-{round}");
-        let a = record(&key, "a", now, Duration::hours(24));
-        let b = record(&key, "b", now, Duration::hours(24));
-        let put = |r: IdempotencyRecord| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move { (store.put_idempotency(&r, now).await.unwrap(), r) })
-        };
-        let (ta, tb) = (put(a), put(b));
-        let (ra, rb) = (ta.await.unwrap(), tb.await.unwrap());
-        let outcomes = [ra, rb];
-        let winners: Vec<_> = outcomes.iter().filter(|(o, _)| o.is_none()).collect();
-        assert_eq!(winners.len(), 1, "exactly one put wins");
-        let winner = &winners[0].1;
-        let loser = outcomes.iter().find(|(o, _)| o.is_some()).unwrap();
-        assert_eq!(
-            loser.0.as_ref(),
-            Some(winner),
-            "the loser sees the winner's record"
-        );
-    }
+    // SQLite's conditional write is atomic: no round may have two winners.
+    contract::put_idempotency_one_winner(Arc::new(db.job_store()), clock.now(), 0).await;
 }
 
 #[tokio::test]
 async fn an_expired_idempotency_record_gives_its_key_up() {
     let clock = common::clock();
     let (db, _dir) = common::file_db(&clock);
-    let store = db.job_store();
-    let now = clock.now();
-    let first = record("k", "first", now, Duration::hours(24));
-    assert_eq!(store.put_idempotency(&first, now).await.unwrap(), None);
-    let retry = record("k", "retry", now, Duration::hours(24));
-    let almost = now + Duration::hours(24) - Duration::milliseconds(1);
-    assert_eq!(
-        store.put_idempotency(&retry, almost).await.unwrap(),
-        Some(first.clone())
-    );
-    let at_expiry = now + Duration::hours(24);
-    let second = record("k", "second", at_expiry, Duration::hours(24));
-    assert_eq!(
-        store.put_idempotency(&second, at_expiry).await.unwrap(),
-        None
-    );
-    let third = record("k", "third", at_expiry, Duration::hours(24));
-    assert_eq!(
-        store.put_idempotency(&third, at_expiry).await.unwrap(),
-        Some(second)
-    );
-    // Idempotency records are not jobs.
-    assert_eq!(store.get(&"k".parse().unwrap()).await.unwrap(), None);
+    contract::expired_idempotency_record_gives_its_key_up(&db.job_store(), "k", clock.now()).await;
 }
 
 #[tokio::test]

@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use bedrock_lb_core::{
-    ContentBlock, InferenceConfig, Job, JobId, JobRequest, ManualClock, Message, Role,
-};
+use bedrock_lb_core::{Job, ManualClock};
 use bedrock_lb_embedded::EmbeddedDb;
 use chrono::{DateTime, Utc};
 
@@ -23,22 +21,9 @@ pub fn memory_db(clock: &Arc<ManualClock>) -> EmbeddedDb {
     EmbeddedDb::open_in_memory(clock.clone()).unwrap()
 }
 
-/// A queued job with a one-message request.
+/// A queued job with a one-message request (the contract crate's fixture).
 pub fn queued_job(now: DateTime<Utc>) -> Job {
-    let request = JobRequest {
-        model: "claude-test".into(),
-        system: None,
-        messages: vec![Message {
-            role: Role::User,
-            content: vec![ContentBlock {
-                text: "hello".into(),
-            }],
-        }],
-        inference: InferenceConfig::default(),
-        metadata: None,
-        deadline: None,
-    };
-    Job::queued(JobId::generate(), request, now)
+    bedrock_lb_contract::queued_job(now)
 }
 
 /// A database in a fresh file under a temp dir (kept alive by the returned guard).
