@@ -10,7 +10,7 @@ use bedrock_lb::serve::ServeOptions;
 use bedrock_lb_e2e::lambda_runtime::{FakeLambdaRuntime, http_api_event};
 use bedrock_lb_e2e::{
     TestServer, aws_config, binary, get_job, local_config, moto_resources,
-    require_aws_environment_on_moto, submit, wait_for_job, wait_until_healthy,
+    require_aws_environment_on_moto, submit, terminate, wait_for_job, wait_until_healthy,
 };
 use serde_json::json;
 use tokio::process::Command;
@@ -91,16 +91,7 @@ async fn a_standalone_worker_drains_the_queue_of_an_api_only_server() {
     assert_eq!(job["status"], "succeeded", "{job:#}");
 
     // SIGTERM stops it cleanly.
-    let pid = worker.id().unwrap();
-    Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .await
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(15), worker.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = terminate(&mut worker).await;
     assert!(status.success(), "worker exits 0 on SIGTERM: {status}");
     server.stop().await;
     simulator.shutdown().await;

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use bedrock_lb_e2e::{binary, moto_sdk_config, require_aws_environment_on_moto};
+use bedrock_lb_e2e::{
+    binary, moto_resources_named, moto_sdk_config, require_aws_environment_on_moto, terminate,
+};
 use serde_json::json;
 use tokio::process::{Child, Command};
 
@@ -31,14 +33,9 @@ async fn killed_workers_lose_no_job_and_write_no_result_twice() {
     let sdk = moto_sdk_config();
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-    let name = format!("chaos-{}", uuid::Uuid::new_v4().simple());
     // Room for several takeovers per message before the redrive policy would step in.
-    let urls = bedrock_lb_aws::provision::ensure_queue(&sqs, &name, 20)
-        .await
-        .unwrap();
-    bedrock_lb_aws::provision::ensure_jobs_table(&dynamo, &name)
-        .await
-        .unwrap();
+    let urls = moto_resources_named("chaos", 20).await;
+    let name = urls.table.clone();
 
     let ids: Vec<String> = (0..JOBS).map(|i| format!("{name}-{i}")).collect();
     for chunk in ids.chunks(10) {
@@ -98,16 +95,7 @@ async fn killed_workers_lose_no_job_and_write_no_result_twice() {
     let statuses = wait_until_all_finished(&dynamo, &name, Duration::from_secs(120)).await;
     let elapsed = start.elapsed();
     // The last worker stops cleanly on SIGTERM.
-    let pid = worker.id().unwrap();
-    Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .await
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(15), worker.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = terminate(&mut worker).await;
     assert!(status.success(), "the last worker exits 0 on SIGTERM");
 
     let succeeded = ids

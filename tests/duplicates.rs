@@ -20,7 +20,9 @@ use bedrock_lb_core::{
     Clock, IdempotencyRecord, Job, JobCompletion, JobError, JobId, JobStatus, JobStore, Lease,
     StoreError, SystemClock,
 };
-use bedrock_lb_e2e::{aws_config, moto_sdk_config, require_aws_environment_on_moto};
+use bedrock_lb_e2e::{
+    aws_config, moto_resources_named, moto_sdk_config, require_aws_environment_on_moto,
+};
 use bedrock_lb_worker::{WorkerContext, WorkerSettings};
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -110,13 +112,8 @@ async fn one_message_delivered_twice_to_two_workers_runs_once() {
     let simulator = bedrock_sim::spawn(sim_config).await.unwrap();
     let sdk = moto_sdk_config();
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let name = format!("dup-{}", uuid::Uuid::new_v4().simple());
-    let urls = bedrock_lb_aws::provision::ensure_queue(&sqs, &name, 5)
-        .await
-        .unwrap();
-    bedrock_lb_aws::provision::ensure_jobs_table(&aws_sdk_dynamodb::Client::new(&sdk), &name)
-        .await
-        .unwrap();
+    let urls = moto_resources_named("dup", 5).await;
+    let name = urls.table.clone();
     let mut config = aws_config(&urls.queue_url, &name, &simulator.url());
     // Long enough that a worker slowed by a loaded machine keeps its lease through the call.
     config.worker.visibility_timeout_secs = 6;

@@ -10,7 +10,8 @@ use std::time::Duration;
 use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 use bedrock_lb::serve::ServeOptions;
 use bedrock_lb_e2e::{
-    TestServer, aws_config, moto_sdk_config, require_aws_environment_on_moto, wait_for_produced_job,
+    TestServer, aws_config, moto_resources_named, moto_sdk_config, require_aws_environment_on_moto,
+    wait_for_produced_job,
 };
 use serde_json::{Value, json};
 
@@ -24,14 +25,9 @@ async fn every_kind_of_producer_message_ends_as_documented() {
         .unwrap();
     let sdk = moto_sdk_config();
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let name = format!("producers-{}", uuid::Uuid::new_v4().simple());
     // Two receives before the redrive policy moves a message to the dead-letter queue.
-    let urls = bedrock_lb_aws::provision::ensure_queue(&sqs, &name, 2)
-        .await
-        .unwrap();
-    bedrock_lb_aws::provision::ensure_jobs_table(&aws_sdk_dynamodb::Client::new(&sdk), &name)
-        .await
-        .unwrap();
+    let urls = moto_resources_named("producers", 2).await;
+    let name = urls.table.clone();
     let send = |body: String, model: Option<&str>| {
         let (sqs, url) = (sqs.clone(), urls.queue_url.clone());
         let attribute = model.map(|m| {

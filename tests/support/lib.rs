@@ -106,15 +106,54 @@ pub fn require_aws_environment_on_moto() {
 
 /// A fresh queue (with its dead-letter queue) and jobs table in moto, with unique names.
 pub async fn moto_resources() -> (String, String) {
+    let created = moto_resources_named("e2e", 5).await;
+    (created.queue_url, created.table)
+}
+
+/// Queues and a jobs table created in moto for one test.
+#[derive(Debug, Clone)]
+pub struct MotoResources {
+    pub queue_url: String,
+    pub dead_letter_queue_url: String,
+    /// The jobs table; also the unique `{prefix}-{uuid}` name of the queue.
+    pub table: String,
+}
+
+/// A fresh queue named `{prefix}-{uuid}` whose messages move to its dead-letter queue after
+/// `max_receive_count` receives, and a jobs table of the same name, in moto.
+pub async fn moto_resources_named(prefix: &str, max_receive_count: u32) -> MotoResources {
     let sdk = moto_sdk_config();
-    let name = format!("e2e-{}", uuid::Uuid::new_v4().simple());
-    let urls = bedrock_lb_aws::provision::ensure_queue(&aws_sdk_sqs::Client::new(&sdk), &name, 5)
-        .await
-        .unwrap();
+    let name = format!("{prefix}-{}", uuid::Uuid::new_v4().simple());
+    let urls = bedrock_lb_aws::provision::ensure_queue(
+        &aws_sdk_sqs::Client::new(&sdk),
+        &name,
+        max_receive_count,
+    )
+    .await
+    .unwrap();
     bedrock_lb_aws::provision::ensure_jobs_table(&aws_sdk_dynamodb::Client::new(&sdk), &name)
         .await
         .unwrap();
-    (urls.queue_url, name)
+    MotoResources {
+        queue_url: urls.queue_url,
+        dead_letter_queue_url: urls.dead_letter_queue_url,
+        table: name,
+    }
+}
+
+/// Sends SIGTERM to `child` and waits (at most 15 s) for it to exit; returns how it exited.
+pub async fn terminate(child: &mut tokio::process::Child) -> std::process::ExitStatus {
+    let pid = child.id().expect("the child is still running");
+    let sent = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .await
+        .unwrap();
+    assert!(sent.success(), "kill -TERM {pid}");
+    tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("the child exits within 15 s of SIGTERM")
+        .unwrap()
 }
 
 /// The built-in configuration on the aws backend with the given queue and table, calling the
