@@ -13,7 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { printf '==> %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 if ! command -v st >/dev/null 2>&1; then
   log "installing schemathesis from PyPI"
@@ -26,7 +27,7 @@ bin=target/debug/bedrock-lb
 
 data_dir=$(mktemp -d -t bedrock-lb-fuzz.XXXXXX)
 report_dir=$(mktemp -d -t bedrock-lb-fuzz-report.XXXXXX)
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 base="http://127.0.0.1:$port"
 server_log="$data_dir/serve.log"
 
@@ -40,18 +41,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-answers() {
-  python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=2)' \
-    "$base" >/dev/null 2>&1
-}
-for _ in $(seq 1 150); do
-  if answers; then break; fi
-  if ! kill -0 "$server_pid" 2>/dev/null; then
-    log "bedrock-lb serve did not start:"; cat "$server_log" >&2; exit 1
-  fi
-  sleep 0.2
-done
-answers || { log "bedrock-lb serve is not answering on $base"; cat "$server_log" >&2; exit 1; }
+wait_until_answers "bedrock-lb serve" "$server_pid" "$base/healthz" "$server_log"
 log "bedrock-lb serve on $base; fuzzing"
 
 # Long polls are capped by the request timeout, not left to wait 20 s per generated job.

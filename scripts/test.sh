@@ -5,17 +5,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { printf '==> %s\n' "$*" >&2; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 if ! python3 -c 'import moto.server, flask, werkzeug' >/dev/null 2>&1; then
   log "installing moto's server from PyPI"
   python3 -m pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6'
 fi
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 moto_log=$(mktemp -t moto.XXXXXX.log)
 python3 -m moto.server -H 127.0.0.1 -p "$port" >"$moto_log" 2>&1 &
 moto_pid=$!
+# shellcheck disable=SC2329  # run by the trap below
 cleanup() {
   kill "$moto_pid" 2>/dev/null || true
   wait "$moto_pid" 2>/dev/null || true
@@ -24,18 +26,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 export MOTO_ENDPOINT="http://127.0.0.1:$port"
-moto_answers() {
-  python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/moto-api/", timeout=2)' \
-    "$MOTO_ENDPOINT" >/dev/null 2>&1
-}
-for _ in $(seq 1 100); do
-  if moto_answers; then break; fi
-  if ! kill -0 "$moto_pid" 2>/dev/null; then
-    log "moto's server did not start:"; cat "$moto_log" >&2; exit 1
-  fi
-  sleep 0.2
-done
-moto_answers || { log "moto's server is not answering"; cat "$moto_log" >&2; exit 1; }
+wait_until_answers "moto's server" "$moto_pid" "$MOTO_ENDPOINT/moto-api/" "$moto_log" 100
 log "moto's server on $MOTO_ENDPOINT"
 
 # What the AWS-mode tests give the binaries: the standard AWS environment, pointed at moto.
