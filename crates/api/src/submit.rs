@@ -8,6 +8,11 @@
 //! 2. the records are written before the messages, so a worker always finds its record;
 //! 3. a job whose message could not be sent is closed `failed` (`enqueue_failed`), so no job
 //!    stays `queued` without a message, and the caller is told which jobs were not queued.
+//!
+//! The writes run in a task of their own: a server drops a handler when its client hangs up,
+//! and a submission stopped between the records and the messages would leave jobs `queued`
+//! with no message (a client that times out mid-batch did exactly that). Once started, a
+//! submission finishes whether or not anyone is still waiting for the answer.
 
 use std::collections::BTreeMap;
 
@@ -48,8 +53,16 @@ pub struct Submitted {
 /// The error a job gets when its message could not be sent.
 pub const ENQUEUE_FAILED: &str = "enqueue_failed";
 
-/// Accepts `submission`: see the module docs for the order of the writes.
+/// Accepts `submission`: see the module docs for the order of the writes, and why they run to
+/// the end even if the caller goes away.
 pub async fn submit(state: &ApiState, submission: Submission) -> Result<Submitted, ApiError> {
+    tokio::spawn(submit_to_the_end(state.clone(), submission))
+        .await
+        .map_err(|e| ApiError::Internal(format!("the submission task failed: {e}")))?
+}
+
+async fn submit_to_the_end(state: ApiState, submission: Submission) -> Result<Submitted, ApiError> {
+    let state = &state;
     let now = state.clock.now();
     let ids: Vec<JobId> = submission
         .requests

@@ -343,3 +343,96 @@ async fn unknown_or_malformed_batches_are_404_or_400() {
         assert_error(&body, "invalid_request", &[]);
     }
 }
+
+/// A queue whose batch sends wait until the test lets them go, and which says whether a send
+/// was abandoned half-way (its future dropped).
+#[derive(Debug)]
+struct HeldQueue {
+    inner: Arc<dyn JobQueue>,
+    entered: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+    abandoned: tokio::sync::Notify,
+}
+
+/// Signals `abandoned` when dropped before `disarm`.
+struct AbandonAlarm<'a>(Option<&'a tokio::sync::Notify>);
+
+impl Drop for AbandonAlarm<'_> {
+    fn drop(&mut self) {
+        if let Some(abandoned) = self.0 {
+            abandoned.notify_one();
+        }
+    }
+}
+
+#[async_trait]
+impl JobQueue for HeldQueue {
+    async fn send(&self, body: String) -> Result<String, QueueError> {
+        self.inner.send(body).await
+    }
+    async fn send_batch(&self, bodies: &[String]) -> Vec<SendOutcome> {
+        let mut alarm = AbandonAlarm(Some(&self.abandoned));
+        self.entered.notify_one();
+        self.release.notified().await;
+        alarm.0 = None;
+        self.inner.send_batch(bodies).await
+    }
+    async fn receive(
+        &self,
+        max: u32,
+        wait: Duration,
+        visibility: Duration,
+    ) -> Result<Vec<QueueMessage>, QueueError> {
+        self.inner.receive(max, wait, visibility).await
+    }
+    async fn extend_visibility(&self, receipt: &str, v: Duration) -> Result<(), QueueError> {
+        self.inner.extend_visibility(receipt, v).await
+    }
+    async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
+        self.inner.delete(receipt).await
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_hangs_up_mid_batch_still_gets_every_recorded_job_queued() {
+    let db = EmbeddedDb::open_in_memory(Arc::new(bedrock_lb_core::SystemClock)).unwrap();
+    let store: Arc<dyn bedrock_lb_core::JobStore> = Arc::new(db.job_store());
+    let queue = Arc::new(HeldQueue {
+        inner: Arc::new(db.queue(QueueSettings::default())),
+        entered: tokio::sync::Notify::new(),
+        release: tokio::sync::Notify::new(),
+        abandoned: tokio::sync::Notify::new(),
+    });
+    let api = TestApi::start_with(Some(store), Some(queue.clone()), ApiLimits::default()).await;
+    let (client, url) = (api.client.clone(), api.url("/batch"));
+    let request = tokio::spawn(async move {
+        client
+            .post(url)
+            .json(&json!({"requests": ["a", "b", "c"]}))
+            .send()
+            .await
+    });
+    // The records are written and the messages are about to be sent: the client hangs up.
+    queue.entered.notified().await;
+    request.abort();
+    assert!(request.await.unwrap_err().is_cancelled());
+    // A server drops the handler of a closed connection; the send must not go with it.
+    let abandoned =
+        tokio::time::timeout(Duration::from_millis(500), queue.abandoned.notified()).await;
+    assert!(
+        abandoned.is_err(),
+        "the batch send was abandoned with the client"
+    );
+    queue.release.notify_one();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut received = Vec::new();
+    while received.len() < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of 3 messages were queued",
+            received.len()
+        );
+        received.extend(api.drain_all().await);
+    }
+    assert_eq!(received.len(), 3);
+}
