@@ -170,11 +170,11 @@ if [ -n "$quotas" ]; then
   for candidate in target/release/bedrock-lb target/debug/bedrock-lb "$(command -v bedrock-lb || true)"; do
     if [ -n "$candidate" ] && [ -x "$candidate" ]; then cli=$candidate; break; fi
   done
-  if [ -n "$cli" ] && "$cli" quotas import --help >/dev/null 2>&1; then
-    log "seeding $quotas_table from $quotas"
+  if [ -n "$cli" ]; then
+    log "loading $quotas into $quotas_table"
     BEDROCK_LB_BACKEND=aws BEDROCK_LB_QUOTAS_TABLE=$quotas_table "$cli" quotas import "$quotas"
   else
-    log "bedrock-lb has no 'quotas import' yet (a later issue adds it): $quotas not loaded"
+    log "no bedrock-lb binary found (cargo build --release): $quotas not loaded"
   fi
 fi
 

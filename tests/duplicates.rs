@@ -154,8 +154,10 @@ async fn one_message_delivered_twice_to_two_workers_runs_once() {
                 catalog: Arc::new(config.catalog().unwrap()),
                 clock: Arc::clone(&clock),
                 dead_letters: None,
+                router: bedrock_lb::wiring::router(&config),
+                quotas: None,
             };
-            let settings = WorkerSettings::from_config(&config.worker, id);
+            let settings = WorkerSettings::from_config(&config, id);
             tokio::spawn(bedrock_lb_worker::run(ctx, settings, shutdown.clone()))
         })
         .collect();

@@ -158,7 +158,7 @@ fn no_statement_grants_a_wildcard_resource_unless_aws_requires_it() {
 }
 
 #[test]
-fn the_api_role_may_only_enqueue_and_use_its_jobs_table() {
+fn the_api_role_may_only_enqueue_use_its_jobs_table_and_edit_quotas() {
     let grants = role_grants(&statements(&template()), "ApiRole");
     let mut expected: BTreeSet<(String, String)> = [
         ("logs:CreateLogStream", "GetAtt ApiLogGroup.Arn"),
@@ -181,6 +181,12 @@ fn the_api_role_may_only_enqueue_and_use_its_jobs_table() {
         ] {
             expected.insert((format!("dynamodb:{action}"), resource.to_owned()));
         }
+    }
+    for action in ["Query", "PutItem", "DeleteItem"] {
+        expected.insert((
+            format!("dynamodb:{action}"),
+            "GetAtt QuotasTable.Arn".to_owned(),
+        ));
     }
     assert_eq!(grants, expected);
 }

@@ -71,6 +71,9 @@ pub fn local_config(data_dir: &Path) -> Config {
     config.simulator.first_token_ms = 5;
     config.simulator.per_output_token_ms = 0;
     config.worker.shutdown_grace_secs = 5;
+    // Quota windows of a second: the configured quotas still apply, but a test's few hundred
+    // calls never wait a real minute for them.
+    config.routing.window_secs = 1.0;
     config
 }
 
@@ -167,6 +170,7 @@ pub fn aws_config(queue_url: &str, table: &str, simulator_url: &str) -> Config {
     config.bedrock.endpoint_url = Some(simulator_url.to_owned());
     config.worker.wait_time_secs = 1;
     config.worker.shutdown_grace_secs = 5;
+    config.routing.window_secs = 1.0;
     config.validate().unwrap();
     config
 }

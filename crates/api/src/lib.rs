@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use axum::extract::FromRef;
 use bedrock_lb_config::ApiConfig;
-use bedrock_lb_core::{Clock, JobQueue, JobStore, ModelCatalog};
+use bedrock_lb_core::{Clock, JobQueue, JobStore, ModelCatalog, QuotaStore};
 
 pub mod auth;
 pub mod error;
@@ -57,6 +57,12 @@ pub struct ApiState {
     pub auth: AuthSettings,
     /// How long an `Idempotency-Key` keeps answering with the jobs it first created.
     pub idempotency_ttl: Duration,
+    /// The quota table behind `GET /regions` and the admin routes; `None` (a deployment
+    /// without one) makes those routes answer 503 `quota_store_unavailable`.
+    pub quotas: Option<Arc<dyn QuotaStore>>,
+    /// Callers allowed on `/admin/...` when authentication is on: API key names (the caller
+    /// `key:{name}`) or IAM principal ARNs.
+    pub admin_callers: Vec<String>,
 }
 
 impl ApiState {
@@ -76,7 +82,22 @@ impl ApiState {
             limits: ApiLimits::from_config(config),
             auth: AuthSettings::from_config(config)?,
             idempotency_ttl: config.idempotency_ttl(),
+            quotas: None,
+            admin_callers: config.admin_callers.clone(),
         })
+    }
+
+    /// The same state with `quotas` as its quota table, which turns on `GET /regions` and the
+    /// admin routes.
+    pub fn with_quotas(mut self, quotas: Arc<dyn QuotaStore>) -> Self {
+        self.quotas = Some(quotas);
+        self
+    }
+
+    /// The same state with `callers` as the admin list (see [`ApiState::admin_callers`]).
+    pub fn with_admin_callers(mut self, callers: Vec<String>) -> Self {
+        self.admin_callers = callers;
+        self
     }
 }
 

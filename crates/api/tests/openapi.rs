@@ -24,6 +24,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/batches/{id}/results"),
     ("get", "/healthz"),
     ("get", "/openapi.json"),
+    ("get", "/regions"),
+    ("get", "/admin/quotas"),
+    ("patch", "/admin/buckets/{region}/{model_id}"),
+    ("put", "/admin/buckets/{region}/{model_id}"),
+    ("put", "/admin/routes/{model}/{region}"),
+    ("delete", "/admin/routes/{model}/{region}"),
 ];
 
 fn documented(doc: &serde_json::Value) -> BTreeSet<(String, String)> {

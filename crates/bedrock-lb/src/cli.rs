@@ -40,6 +40,14 @@ pub enum Command {
     Batches(BatchesCommand),
     /// Create the SQS queue (with its dead-letter queue) and the DynamoDB jobs table, e.g. in moto.
     InitAws(InitAwsArgs),
+    /// Read and edit the quota table (limits, weights, routes) in the configured store.
+    #[command(subcommand)]
+    Quotas(crate::quotas_cli::QuotasCommand),
+    /// Show every bucket's quota and the live workers' use of it, from a running API.
+    Regions(crate::quotas_cli::RegionsArgs),
+    /// Benchmark every routing strategy against the simulator and print how much of the
+    /// quota each one uses.
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Where the configuration comes from, and flags that override it.
@@ -71,7 +79,14 @@ pub struct ConfigArgs {
 impl ConfigArgs {
     /// The configuration: file or default, then environment, then these flags; validated.
     pub fn load(&self) -> anyhow::Result<Config> {
-        let mut config = Config::load(self.config.as_deref())?;
+        let mut config = Config::load_unvalidated(self.config.as_deref())?;
+        self.apply(&mut config);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Writes these flags over `config`, without validating the result.
+    pub fn apply(&self, config: &mut Config) {
         if let Some(backend) = self.backend {
             config.backend = backend;
         }
@@ -90,8 +105,6 @@ impl ConfigArgs {
         if let Some(endpoint) = &self.bedrock_endpoint {
             config.bedrock.endpoint_url = Some(endpoint.clone());
         }
-        config.validate()?;
-        Ok(config)
     }
 }
 
@@ -217,6 +230,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             remote::get_batch(&api, &batch_id).await
         }
         Command::InitAws(args) => run_init_aws(args).await,
+        Command::Quotas(command) => crate::quotas_cli::run(command).await,
+        Command::Regions(args) => crate::quotas_cli::run_regions(args).await,
+        Command::Bench(args) => {
+            crate::bench::run(&args, &mut std::io::stdout()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

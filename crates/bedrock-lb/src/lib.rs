@@ -3,12 +3,15 @@
 //! worker, and holds the command-line interface.
 //!
 //! This crate is the composition root shared by the three binaries, which stay thin:
-//! `bedrock-lb` (serve, submit, batch, jobs, batches, init-aws), `bedrock-lb-worker` (worker-only processes) and
+//! `bedrock-lb` (serve, submit, batch, jobs, batches, init-aws, bench), `bedrock-lb-worker` (worker-only processes) and
 //! `bedrock-lb-lambda` (the API inside AWS Lambda).
 
 pub mod batch;
+pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod metrics;
+pub mod quotas_cli;
 pub mod remote;
 pub mod serve;
 pub mod signing;

@@ -1,4 +1,4 @@
-//! `bedrock-lb`: serve, submit, jobs, init-aws. Parses the command line and hands over to the
+//! `bedrock-lb`: serve, submit, jobs, init-aws, bench. Parses the command line and hands over to the
 //! library.
 
 use std::process::ExitCode;

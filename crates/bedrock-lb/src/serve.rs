@@ -42,13 +42,17 @@ pub async fn run(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let catalog = Arc::new(config.catalog()?);
     let storage = wiring::storage(&config, Arc::clone(&clock)).await?;
-    let router = bedrock_lb_api::router(ApiState::new(
-        Arc::clone(&storage.store),
-        Arc::clone(&storage.queue),
-        Arc::clone(&catalog),
-        Arc::clone(&clock),
-        &config.api,
-    )?);
+    let router = bedrock_lb_api::router(
+        ApiState::new(
+            Arc::clone(&storage.store),
+            Arc::clone(&storage.queue),
+            Arc::clone(&catalog),
+            Arc::clone(&clock),
+            &config.api,
+        )?
+        .with_quotas(Arc::clone(&storage.quotas)),
+    )
+    .merge(crate::metrics::router(crate::metrics::install()?));
 
     let sweep = storage.embedded_store.clone().map(|store| {
         tokio::spawn(crate::sweep::run(
@@ -69,9 +73,11 @@ pub async fn run(
             catalog: Arc::clone(&catalog),
             clock: Arc::clone(&clock),
             dead_letters: storage.dead_letters.clone(),
+            router: wiring::router(&config),
+            quotas: Some(Arc::clone(&storage.quotas)),
         };
         bedrock = Some(wired);
-        let settings = WorkerSettings::from_config(&config.worker, options.worker_id.clone());
+        let settings = WorkerSettings::from_config(&config, options.worker_id.clone());
         Some(tokio::spawn(bedrock_lb_worker::run(
             ctx,
             settings,

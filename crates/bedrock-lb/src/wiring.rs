@@ -1,5 +1,6 @@
-//! Builds the ports from configuration: the job store and queue (embedded SQLite or SQS and
-//! DynamoDB) and the model invoker (the simulator, in-process or standalone, or real Bedrock).
+//! Builds the ports from configuration: the job store, queue and quota store (embedded SQLite,
+//! or SQS and DynamoDB) and the model invoker (the simulator, in-process or standalone, or real
+//! Bedrock).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -7,17 +8,21 @@ use std::time::Duration;
 
 use anyhow::Context;
 use aws_config::{BehaviorVersion, SdkConfig};
-use bedrock_lb_aws::{BedrockInvoker, BedrockSettings, DynamoJobStore, SqsQueue};
+use bedrock_lb_aws::{BedrockInvoker, BedrockSettings, DynamoJobStore, DynamoQuotaStore, SqsQueue};
 use bedrock_lb_config::{Backend, BedrockTarget, Config};
-use bedrock_lb_core::{Clock, JobQueue, JobStore, ModelInvoker};
+use bedrock_lb_core::{Clock, JobQueue, JobStore, ModelInvoker, QuotaStore};
 use bedrock_lb_embedded::{EmbeddedDb, EmbeddedJobStore, QueueSettings};
-use bedrock_sim::{LatencyConfig, RegionConfig, SimConfig, SimHandle, SimModel};
+use bedrock_sim::{
+    LatencyConfig, QuotaConfig, RegionConfig, SimConfig, SimHandle, SimModel, WindowConfig,
+};
 
 /// The job store and queue.
 #[derive(Debug, Clone)]
 pub struct Storage {
     pub store: Arc<dyn JobStore>,
     pub queue: Arc<dyn JobQueue>,
+    /// The quota table and the workers' heartbeats.
+    pub quotas: Arc<dyn QuotaStore>,
     /// Where the queue's messages go after too many receives (SQS: the dead-letter queue of
     /// the queue's redrive policy; local: the embedded dead letters), for the worker to drain
     /// and fail their jobs. `None` when the SQS queue has no redrive policy.
@@ -50,6 +55,7 @@ pub async fn storage(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<S
             Ok(Storage {
                 store: Arc::new(store.clone()),
                 queue: Arc::new(db.queue(QueueSettings::default())),
+                quotas: Arc::new(db.quota_store()),
                 dead_letters: Some(Arc::new(db.dead_letter_queue())),
                 embedded_store: Some(store),
                 description: format!("local store {}", path.display()),
@@ -94,6 +100,10 @@ pub async fn storage(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<S
                         .with_job_ttl(config.job_ttl()),
                 ),
                 queue: Arc::new(queue),
+                quotas: Arc::new(DynamoQuotaStore::new(
+                    aws_sdk_dynamodb::Client::new(&sdk),
+                    config.quotas_table_name().to_owned(),
+                )),
                 dead_letters: dead_letters.map(|dlq| Arc::new(dlq) as Arc<dyn JobQueue>),
                 embedded_store: None,
                 description,
@@ -151,10 +161,12 @@ pub async fn bedrock(config: &Config) -> anyhow::Result<Bedrock> {
     }
 }
 
-/// A simulator scenario that serves every bucket of the configuration. The configuration
-/// carries no quotas yet, so every bucket is unlimited; windows are Bedrock's 60 s, sliding.
+/// A simulator scenario that serves every bucket of the configuration and enforces its quotas
+/// (as configured, not as later edited in the quota table) over windows of
+/// `routing.window_secs`, sliding as Bedrock's do.
 pub fn simulator_config(config: &Config) -> SimConfig {
     let mut regions: BTreeMap<String, RegionConfig> = BTreeMap::new();
+    let mut quotas: BTreeMap<String, BTreeMap<String, QuotaConfig>> = BTreeMap::new();
     for model in config.models.values() {
         for (region, bucket) in &model.regions {
             regions.entry(region.clone()).or_default().models.insert(
@@ -163,6 +175,15 @@ pub fn simulator_config(config: &Config) -> SimConfig {
                     max_output_tokens: model.max_output_tokens,
                     output_burndown: model.output_burndown,
                     requires_inference_profile: false,
+                },
+            );
+            let quota = bucket.quota(region, model.output_burndown);
+            quotas.entry(region.clone()).or_default().insert(
+                quota.model_id,
+                QuotaConfig {
+                    tpm: Some(quota.tpm),
+                    rpm: quota.rpm,
+                    tpd: quota.tpd,
                 },
             );
         }
@@ -174,9 +195,43 @@ pub fn simulator_config(config: &Config) -> SimConfig {
             per_output_token_ms: config.simulator.per_output_token_ms,
             jitter: 0.0,
         },
+        window: WindowConfig {
+            secs: config.routing.window_secs,
+            ..WindowConfig::default()
+        },
         regions,
+        quotas,
         ..SimConfig::default()
     }
+}
+
+/// The quota store alone, for the `quotas` commands: the local database or the DynamoDB
+/// quota table.
+pub async fn quota_store(config: &Config) -> anyhow::Result<Arc<dyn QuotaStore>> {
+    match config.backend {
+        Backend::Local => {
+            let path = config.database_path();
+            let db = EmbeddedDb::open(&path, Arc::new(bedrock_lb_core::SystemClock))
+                .with_context(|| format!("opening the local database {}", path.display()))?;
+            Ok(Arc::new(db.quota_store()))
+        }
+        Backend::Aws => {
+            let sdk = aws_sdk_config().await;
+            anyhow::ensure!(
+                sdk.region().is_some(),
+                "the aws backend needs a region: set AWS_REGION"
+            );
+            Ok(Arc::new(DynamoQuotaStore::new(
+                aws_sdk_dynamodb::Client::new(&sdk),
+                config.quotas_table_name().to_owned(),
+            )))
+        }
+    }
+}
+
+/// A router for this process's worker, as `[routing]` configures it.
+pub fn router(config: &Config) -> bedrock_lb_router::Router {
+    bedrock_lb_router::Router::new(bedrock_lb_worker::router_settings(&config.routing))
 }
 
 /// The standard AWS configuration chain (environment, profile, instance metadata), which also

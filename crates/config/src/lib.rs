@@ -15,9 +15,10 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Serialize};
 
-pub use models::{BucketConfig, ModelConfig};
+pub use models::{BucketConfig, BucketTable, ModelConfig};
 pub use sections::{
-    ApiConfig, AuthMode, Backend, BedrockConfig, BedrockTarget, SimulatorConfig, WorkerConfig,
+    ApiConfig, AuthMode, Backend, BedrockConfig, BedrockTarget, RoutingConfig, SimulatorConfig,
+    WorkerConfig,
 };
 
 /// The built-in configuration used when no file is given.
@@ -72,6 +73,8 @@ pub struct Config {
     #[serde(default)]
     pub worker: WorkerConfig,
     #[serde(default)]
+    pub routing: RoutingConfig,
+    #[serde(default)]
     pub bedrock: BedrockConfig,
     #[serde(default)]
     pub simulator: SimulatorConfig,
@@ -108,6 +111,14 @@ impl Config {
     /// Loads `path` (or, when `None`, the text of `BEDROCK_LB_CONFIG_TOML`, else the built-in
     /// default), applies environment overrides and validates the result.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let config = Self::load_unvalidated(path)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Like [`Config::load`], without validation: for callers that change fields first and
+    /// then validate what they need ([`Config::validate`] or [`Config::validate_settings`]).
+    pub fn load_unvalidated(path: Option<&Path>) -> Result<Self, ConfigError> {
         let base = match (path, std::env::var(CONFIG_TOML_ENV)) {
             (Some(path), _) => Figment::from(Toml::file_exact(path)),
             (None, Ok(text)) => Figment::from(Toml::string(&text)),
@@ -117,9 +128,7 @@ impl Config {
         let env = Env::prefixed(ENV_PREFIX)
             .split("__")
             .ignore(&["config", "config_toml"]);
-        let config: Self = base.merge(env).extract()?;
-        config.validate()?;
-        Ok(config)
+        Ok(base.merge(env).extract()?)
     }
 
     /// Parses a TOML document without environment overrides; for tests and tools.
@@ -131,14 +140,7 @@ impl Config {
 
     /// Checks everything that can be checked without I/O. Call again after changing fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.catalog()?;
-        self.worker.validate()?;
-        self.api.validate()?;
-        if self.job_ttl_secs < 60 {
-            return Err(ConfigError::Invalid(
-                "job_ttl_secs must be at least 60".into(),
-            ));
-        }
+        self.validate_settings()?;
         if self.backend == Backend::Aws {
             if self.queue_url.as_deref().is_none_or(str::is_empty) {
                 return Err(ConfigError::Invalid(
@@ -152,6 +154,21 @@ impl Config {
                         .into(),
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// Checks the settings without requiring the aws backend's queue and jobs table: enough
+    /// for tools that touch only the quota table.
+    pub fn validate_settings(&self) -> Result<(), ConfigError> {
+        self.catalog()?;
+        self.worker.validate()?;
+        self.routing.validate()?;
+        self.api.validate()?;
+        if self.job_ttl_secs < 60 {
+            return Err(ConfigError::Invalid(
+                "job_ttl_secs must be at least 60".into(),
+            ));
         }
         Ok(())
     }
@@ -173,6 +190,11 @@ impl Config {
     /// How long finished jobs are kept.
     pub fn job_ttl(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.job_ttl_secs)
+    }
+
+    /// The quota table this configuration describes: what an empty quota store is seeded with.
+    pub fn quota_seed(&self) -> bedrock_lb_core::QuotaTable {
+        models::quota_seed(&self.models)
     }
 
     /// The quota table's name: the setting, else `bedrock-lb-quotas`.

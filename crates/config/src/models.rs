@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use bedrock_lb_core::{BucketId, ModelCatalog, ModelSpec};
+use bedrock_lb_core::quota::DEFAULT_TPM;
+use bedrock_lb_core::{BucketId, BucketQuota, ModelCatalog, ModelRoute, ModelSpec, QuotaTable};
 use serde::{Deserialize, Serialize};
 
 use crate::ConfigError;
@@ -26,24 +27,85 @@ fn one() -> u32 {
 }
 
 /// The bucket serving a model in one region: a model id or inference profile id, written as a
-/// plain string or as a table (which later settings such as quotas extend).
+/// plain string, or as a table that also gives the bucket's quota and routing settings. These
+/// seed the quota table when it is empty; after that the table (edited with `bedrock-lb quotas`
+/// or the admin API) is what workers follow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum BucketConfig {
     ModelId(String),
-    Table {
-        /// Bedrock model id, inference profile id or ARN.
-        model_id: String,
-    },
+    Table(BucketTable),
+}
+
+/// The table form of [`BucketConfig`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketTable {
+    /// Bedrock model id, inference profile id or ARN.
+    pub model_id: String,
+    /// Tokens per minute; [`DEFAULT_TPM`] when absent.
+    #[serde(default)]
+    pub tpm: Option<u64>,
+    /// Requests per minute, when the account has that quota.
+    #[serde(default)]
+    pub rpm: Option<u64>,
+    /// Tokens per day, when the account has that quota.
+    #[serde(default)]
+    pub tpd: Option<u64>,
+    /// Routing weight (default 1).
+    #[serde(default)]
+    pub weight: Option<u32>,
+    /// `false` seeds the bucket disabled.
+    #[serde(default)]
+    pub enabled: Option<bool>,
 }
 
 impl BucketConfig {
     /// The Bedrock model id or inference profile id.
     pub fn model_id(&self) -> &str {
         match self {
-            Self::ModelId(id) | Self::Table { model_id: id } => id,
+            Self::ModelId(id) => id,
+            Self::Table(table) => &table.model_id,
         }
     }
+
+    /// The bucket's quota settings in `region` for a model with `output_burndown`.
+    pub fn quota(&self, region: &str, output_burndown: u32) -> BucketQuota {
+        let table = match self {
+            Self::ModelId(_) => None,
+            Self::Table(table) => Some(table),
+        };
+        BucketQuota {
+            region: region.to_owned(),
+            model_id: self.model_id().to_owned(),
+            tpm: table.and_then(|t| t.tpm).unwrap_or(DEFAULT_TPM),
+            rpm: table.and_then(|t| t.rpm),
+            tpd: table.and_then(|t| t.tpd),
+            output_burndown,
+            weight: table.and_then(|t| t.weight).unwrap_or(1),
+            enabled: table.and_then(|t| t.enabled).unwrap_or(true),
+        }
+    }
+}
+
+/// The quota table the configuration describes: one route per model and region, one bucket per
+/// (region, model id). A bucket shared by several models takes the first model's settings.
+pub(crate) fn quota_seed(models: &BTreeMap<String, ModelConfig>) -> QuotaTable {
+    let mut table = QuotaTable::default();
+    for (name, model) in models {
+        for (region, bucket) in &model.regions {
+            table.routes.push(ModelRoute {
+                model: name.clone(),
+                region: region.clone(),
+                model_id: bucket.model_id().to_owned(),
+            });
+            let quota = bucket.quota(region, model.output_burndown);
+            if table.bucket(&quota.bucket()).is_none() {
+                table.buckets.push(quota);
+            }
+        }
+    }
+    table
 }
 
 pub(crate) fn catalog(
@@ -70,6 +132,14 @@ pub(crate) fn catalog(
             return Err(ConfigError::Invalid(format!(
                 "models.{name}.output_burndown must be at least 1"
             )));
+        }
+        for (region, bucket) in &model.regions {
+            bucket
+                .quota(region, model.output_burndown)
+                .validate()
+                .map_err(|e| {
+                    ConfigError::Invalid(format!("models.{name}.regions.{region}: {e}"))
+                })?;
         }
         specs.push(ModelSpec {
             name: name.clone(),

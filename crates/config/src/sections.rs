@@ -1,9 +1,10 @@
-//! The smaller configuration sections: API limits, worker tuning, where Bedrock calls go, and
-//! the in-process simulator's settings.
+//! The smaller configuration sections: API limits, worker tuning, routing and quota sharing,
+//! where Bedrock calls go, and the in-process simulator's settings.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use bedrock_lb_core::Strategy;
 use serde::{Deserialize, Serialize};
 
 use crate::ConfigError;
@@ -60,6 +61,10 @@ pub struct ApiConfig {
     /// For `auth = "api_key"`: key name → lowercase hex SHA-256 of the key. Only hashes are
     /// configured, so the configuration never holds a usable secret.
     pub api_keys: BTreeMap<String, String>,
+    /// Callers allowed to use the admin routes (`/admin/...`: quotas, weights, routes) when
+    /// authentication is on: API key names, or IAM principal ARNs. With `auth = "none"` every
+    /// caller may.
+    pub admin_callers: Vec<String>,
 }
 
 impl Default for ApiConfig {
@@ -70,6 +75,7 @@ impl Default for ApiConfig {
             idempotency_ttl_secs: 24 * 60 * 60,
             auth: AuthMode::None,
             api_keys: BTreeMap::new(),
+            admin_callers: Vec::new(),
         }
     }
 }
@@ -220,4 +226,120 @@ pub struct SimulatorConfig {
     pub first_token_ms: u64,
     /// Simulated time per output token, in milliseconds.
     pub per_output_token_ms: u64,
+}
+
+/// How workers share quotas and choose buckets: the `[routing]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    /// `quota-aware` (default), `round-robin`, `weighted`, `failover` or `max-available`.
+    pub strategy: Strategy,
+    /// Length of a quota window in seconds: Bedrock's minute, shortened by tests and benchmarks
+    /// to compress time.
+    pub window_secs: f64,
+    /// How often a worker re-reads the quota table and renews its heartbeat, in seconds.
+    pub refresh_secs: f64,
+    /// A worker whose heartbeat is older than this counts as gone, in seconds.
+    pub worker_ttl_secs: f64,
+    /// Consecutive failures that open a bucket's breaker.
+    pub failure_threshold: u32,
+    /// How long an open breaker waits before letting probes through, in seconds.
+    pub recovery_timeout_secs: f64,
+    /// Successful probes that close a half-open breaker.
+    pub success_threshold: u32,
+    /// Probes a half-open breaker lets through at once.
+    pub half_open_max_probes: u32,
+    /// How long a bucket Bedrock calls misconfigured (model not enabled, needs an inference
+    /// profile) stays out of rotation, in seconds.
+    pub misconfigured_cooldown_secs: f64,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self {
+            strategy: Strategy::QuotaAware,
+            window_secs: 60.0,
+            refresh_secs: 5.0,
+            worker_ttl_secs: 20.0,
+            failure_threshold: 3,
+            recovery_timeout_secs: 30.0,
+            success_threshold: 2,
+            half_open_max_probes: 1,
+            misconfigured_cooldown_secs: 600.0,
+        }
+    }
+}
+
+impl RoutingConfig {
+    /// The quota window.
+    pub fn window(&self) -> Duration {
+        Duration::from_secs_f64(self.window_secs)
+    }
+
+    /// How often the quota table is re-read.
+    pub fn refresh(&self) -> Duration {
+        Duration::from_secs_f64(self.refresh_secs)
+    }
+
+    /// How long a heartbeat stays live.
+    pub fn worker_ttl(&self) -> Duration {
+        Duration::from_secs_f64(self.worker_ttl_secs)
+    }
+
+    /// How long an open breaker stays open.
+    pub fn recovery_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.recovery_timeout_secs)
+    }
+
+    /// How long a misconfigured bucket stays out of rotation.
+    pub fn misconfigured_cooldown(&self) -> Duration {
+        Duration::from_secs_f64(self.misconfigured_cooldown_secs)
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let check = |ok: bool, what: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError::Invalid(format!("routing.{what}")))
+            }
+        };
+        let seconds = |s: f64, low: f64| s.is_finite() && s >= low && s <= 86_400.0;
+        check(
+            seconds(self.window_secs, 0.1),
+            "window_secs must be between 0.1 and 86400",
+        )?;
+        check(
+            seconds(self.refresh_secs, 0.05),
+            "refresh_secs must be between 0.05 and 86400",
+        )?;
+        check(
+            seconds(self.worker_ttl_secs, 0.1) && self.worker_ttl_secs > self.refresh_secs,
+            "worker_ttl_secs must be longer than refresh_secs",
+        )?;
+        check(
+            self.refresh_secs <= 10.0,
+            "refresh_secs must be at most 10, so that quota edits reach workers within 10 s",
+        )?;
+        check(
+            self.failure_threshold >= 1,
+            "failure_threshold must be at least 1",
+        )?;
+        check(
+            self.success_threshold >= 1,
+            "success_threshold must be at least 1",
+        )?;
+        check(
+            self.half_open_max_probes >= 1,
+            "half_open_max_probes must be at least 1",
+        )?;
+        check(
+            seconds(self.recovery_timeout_secs, 0.0),
+            "recovery_timeout_secs must be between 0 and 86400",
+        )?;
+        check(
+            seconds(self.misconfigured_cooldown_secs, 0.0),
+            "misconfigured_cooldown_secs must be between 0 and 86400",
+        )
+    }
 }

@@ -111,3 +111,41 @@ fn api_key_mode_needs_hashed_keys() {
     let err = Config::from_toml_str(&plain_key).unwrap_err().to_string();
     assert!(err.contains("SHA-256"), "{err}");
 }
+
+#[test]
+fn the_default_seeds_one_route_per_model_and_region_and_one_bucket_per_pair() {
+    let config = Config::from_toml_str(DEFAULT_TOML).unwrap();
+    let seed = config.quota_seed();
+    assert_eq!(seed.routes.len(), 9);
+    // Claude 3 Haiku and Nova Lite share no ids; Sonnet's US profile serves two regions.
+    assert_eq!(seed.buckets.len(), 9);
+    let haiku =
+        bedrock_lb_core::BucketId::new("us-east-1", "anthropic.claude-3-haiku-20240307-v1:0");
+    let quota = seed.bucket(&haiku).unwrap();
+    assert_eq!(
+        (quota.tpm, quota.rpm, quota.weight, quota.enabled),
+        (400_000, Some(1000), 1, true)
+    );
+    assert_eq!(
+        config.routing.strategy,
+        bedrock_lb_core::Strategy::QuotaAware
+    );
+}
+
+#[test]
+fn a_plain_bucket_seeds_the_default_quota_and_a_zero_quota_is_refused() {
+    let plain = r#"
+        default_model = "m"
+        [models.m]
+        max_output_tokens = 100
+        regions = { us-east-1 = "id" }
+    "#;
+    let seed = Config::from_toml_str(plain).unwrap().quota_seed();
+    assert_eq!(seed.buckets[0].tpm, bedrock_lb_core::quota::DEFAULT_TPM);
+    let zero = plain.replace(r#""id""#, r#"{ model_id = "id", tpm = 0 }"#);
+    let err = Config::from_toml_str(&zero).unwrap_err().to_string();
+    assert!(err.contains("tpm must be at least 1"), "{err}");
+    let fast = format!("{plain}\n[routing]\nrefresh_secs = 30\nworker_ttl_secs = 60\n");
+    let err = Config::from_toml_str(&fast).unwrap_err().to_string();
+    assert!(err.contains("within 10 s"), "{err}");
+}

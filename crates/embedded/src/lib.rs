@@ -1,6 +1,7 @@
-//! Durable storage for bedrock-lb's local mode: one SQLite file holding an SQS-like queue and
-//! the job store, implementing the core ports [`JobQueue`](bedrock_lb_core::JobQueue) and
-//! [`JobStore`](bedrock_lb_core::JobStore).
+//! Durable storage for bedrock-lb's local mode: one SQLite file holding an SQS-like queue, the
+//! job store and the quota table, implementing the core ports
+//! [`JobQueue`](bedrock_lb_core::JobQueue), [`JobStore`](bedrock_lb_core::JobStore) and
+//! [`QuotaStore`](bedrock_lb_core::QuotaStore).
 //!
 //! Open an [`EmbeddedDb`] once, then take the queue and the job store from it; both share the
 //! connection, the injected clock and the long-poll notifier. The schema is versioned (see
@@ -10,6 +11,7 @@ mod db;
 mod error;
 mod jobs;
 mod queue;
+mod quotas;
 mod schema;
 
 pub use db::EmbeddedDb;
@@ -18,4 +20,5 @@ pub use jobs::{DEFAULT_JOB_TTL, EmbeddedJobStore};
 pub use queue::{
     DEFAULT_RECHECK_INTERVAL, DeadLetter, DeadLetterQueue, EmbeddedQueue, QueueDepth, QueueSettings,
 };
+pub use quotas::EmbeddedQuotaStore;
 pub use schema::SCHEMA_VERSION;

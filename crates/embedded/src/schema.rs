@@ -66,6 +66,35 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX dead_letters_receipt ON dead_letters (receipt);
     CREATE INDEX dead_letters_visible ON dead_letters (visible_at_ms, seq);
     ",
+    // 3: the quota table (buckets and routes) and the workers' heartbeats.
+    "
+    CREATE TABLE quota_buckets (
+        region           TEXT    NOT NULL,
+        model_id         TEXT    NOT NULL,
+        tpm              INTEGER NOT NULL,
+        rpm              INTEGER,
+        tpd              INTEGER,
+        output_burndown  INTEGER NOT NULL,
+        weight           INTEGER NOT NULL,
+        enabled          INTEGER NOT NULL,
+        PRIMARY KEY (region, model_id)
+    );
+
+    CREATE TABLE quota_routes (
+        model            TEXT    NOT NULL,
+        region           TEXT    NOT NULL,
+        model_id         TEXT    NOT NULL,
+        PRIMARY KEY (model, region)
+    );
+
+    CREATE TABLE quota_workers (
+        worker_id        TEXT    PRIMARY KEY NOT NULL,
+        seen_ms          INTEGER NOT NULL,
+        expires_ms       INTEGER NOT NULL,
+        doc              TEXT    NOT NULL
+    );
+    CREATE INDEX quota_workers_expires ON quota_workers (expires_ms);
+    ",
 ];
 
 /// The schema version this build writes.
@@ -111,12 +140,13 @@ mod tests {
         let tables: i64 = conn
             .query_row(
                 "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' \
-                 AND name IN ('queue_messages', 'dead_letters', 'jobs', 'idempotency')",
+                 AND name IN ('queue_messages', 'dead_letters', 'jobs', 'idempotency', \
+                 'quota_buckets', 'quota_routes', 'quota_workers')",
                 [],
                 |row| row.get(0),
             )
             .unwrap();
-        assert_eq!(tables, 4);
+        assert_eq!(tables, 7);
     }
 
     #[test]

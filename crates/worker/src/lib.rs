@@ -4,9 +4,11 @@
 //! It sees only the ports of `bedrock-lb-core`, so the same loop runs in-process in the local mode
 //! (SQLite queue and store, the simulator) and as `bedrock-lb-worker` processes on SQS and
 //! DynamoDB. Modules: [`runner`] (the receive loop and backpressure), [`process`] (one message,
-//! from receipt to delete), [`heartbeat`] (lease and visibility renewal), [`dispatch`] (which
-//! bucket to call, failover and retries), [`inflight`] (the jobs a shutdown must hand back) and
-//! [`dead_letters`] (failing the jobs whose messages were dead-lettered).
+//! from receipt to delete), [`heartbeat`] (lease and visibility renewal), [`dispatch`] (one job
+//! through the router's buckets: failover and retries), [`quota_sync`] (the quota table and the
+//! live workers, read into the router), [`inflight`] (the jobs a shutdown must hand back) and
+//! [`dead_letters`] (failing the jobs whose messages were dead-lettered). Which bucket has room
+//! is the router's business (`bedrock-lb-router`).
 
 pub mod dead_letters;
 pub mod dispatch;
@@ -14,14 +16,17 @@ mod heartbeat;
 mod inflight;
 mod intake;
 mod process;
+pub mod quota_sync;
 mod runner;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bedrock_lb_config::WorkerConfig;
-use bedrock_lb_core::{Clock, JobQueue, JobStore, ModelCatalog, ModelInvoker};
+use bedrock_lb_config::{Config, RoutingConfig};
+use bedrock_lb_core::{Clock, JobQueue, JobStore, ModelCatalog, ModelInvoker, QuotaStore};
+use bedrock_lb_router::{BreakerSettings, Router, RouterSettings};
 
+pub use quota_sync::QuotaSettings;
 pub use runner::run;
 
 /// The ports and shared state a worker needs.
@@ -37,6 +42,11 @@ pub struct WorkerContext {
     /// whose messages ended there, so no job stays queued or running forever; it also receives
     /// a copy of every message the worker cannot understand. `None` disables both.
     pub dead_letters: Option<Arc<dyn JobQueue>>,
+    /// Chooses a bucket with room for each call; shared by all of this worker's jobs.
+    pub router: Router,
+    /// The quota table and the workers' heartbeats; `None` runs the router on
+    /// [`QuotaSettings::seed`] alone, as the only worker.
+    pub quotas: Option<Arc<dyn QuotaStore>>,
 }
 
 /// How a worker behaves.
@@ -59,11 +69,15 @@ pub struct WorkerSettings {
     /// Long-poll wait of one receive from the dead-letter queue. It is received one message at
     /// a time, so a long wait keeps the drain from adding load; tests shorten it.
     pub dead_letter_wait: Duration,
+    /// The quota table's seed and refresh rhythm.
+    pub quota: QuotaSettings,
 }
 
 impl WorkerSettings {
-    /// Settings from the `[worker]` configuration section.
-    pub fn from_config(config: &WorkerConfig, worker_id: impl Into<String>) -> Self {
+    /// Settings from the `[worker]` and `[routing]` configuration sections and the models'
+    /// quotas.
+    pub fn from_config(full: &Config, worker_id: impl Into<String>) -> Self {
+        let config = &full.worker;
         Self {
             worker_id: worker_id.into(),
             concurrency: config.concurrency,
@@ -77,7 +91,27 @@ impl WorkerSettings {
             },
             shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
             dead_letter_wait: dead_letters::DEFAULT_WAIT,
+            quota: QuotaSettings {
+                seed: full.quota_seed(),
+                refresh: full.routing.refresh(),
+                worker_ttl: full.routing.worker_ttl(),
+            },
         }
+    }
+}
+
+/// The router's settings from the `[routing]` configuration section.
+pub fn router_settings(config: &RoutingConfig) -> RouterSettings {
+    RouterSettings {
+        strategy: config.strategy,
+        window: config.window(),
+        breaker: BreakerSettings {
+            failure_threshold: config.failure_threshold,
+            recovery_timeout: config.recovery_timeout(),
+            success_threshold: config.success_threshold,
+            half_open_max_probes: config.half_open_max_probes,
+        },
+        misconfigured_cooldown: config.misconfigured_cooldown(),
     }
 }
 

@@ -31,13 +31,12 @@ pub(crate) enum Disposition {
     Left,
 }
 
-/// Processes one received message; `start` spreads jobs over the buckets. `registration`
+/// Processes one received message. `registration`
 /// records the claim, so that a shutdown can hand the job back if this task is stopped.
 pub(crate) async fn process(
     ctx: &WorkerContext,
     settings: &WorkerSettings,
     msg: QueueMessage,
-    start: usize,
     registration: Registration,
 ) -> Disposition {
     let span = tracing::info_span!(
@@ -49,7 +48,7 @@ pub(crate) async fn process(
         receive_count = msg.receive_count,
     );
     async move {
-        let disposition = match run_job(ctx, settings, &msg, start, &registration).await {
+        let disposition = match run_job(ctx, settings, &msg, &registration).await {
             Ok(disposition) => disposition,
             Err(error) => {
                 tracing::warn!(%error, "job store unavailable; leaving the message for a retry");
@@ -70,7 +69,6 @@ async fn run_job(
     ctx: &WorkerContext,
     settings: &WorkerSettings,
     msg: &QueueMessage,
-    start: usize,
     registration: &Registration,
 ) -> Result<Disposition, StoreError> {
     let job_id = match ensure_job(ctx, msg).await? {
@@ -89,7 +87,7 @@ async fn run_job(
         return not_claimed(ctx, msg, &job_id).await;
     };
     registration.claimed(&job_id);
-    let completion = run_claimed(ctx, settings, msg, &job, start).await;
+    let completion = run_claimed(ctx, settings, msg, &job).await;
     let Some(completion) = completion else {
         registration.unclaimed();
         return Ok(Disposition::Left);
@@ -101,6 +99,8 @@ async fn run_job(
     registration.unclaimed();
     match written {
         Ok(()) => {
+            metrics::counter!("bedrock_lb_jobs_total", "outcome" => completion.status.to_string())
+                .increment(1);
             // One line per result written: the chaos test counts them.
             tracing::info!(job_id = %job_id, status = %completion.status, attempts = completion.attempts.len(), "job finished");
             Ok(Disposition::Done)
@@ -154,7 +154,6 @@ async fn run_claimed(
     settings: &WorkerSettings,
     msg: &QueueMessage,
     job: &Job,
-    start: usize,
 ) -> Option<JobCompletion> {
     let Some(request) = &job.request else {
         let error = JobError::new("invalid_request", "the job has no request to run");
@@ -175,6 +174,8 @@ async fn run_claimed(
         tracing::info!(%deadline, "deadline passed before dispatch; the job expires");
         return Some(JobCompletion::expired(deadline, Vec::new(), now));
     }
+    let queued_for = (now - job.created_at).to_std().unwrap_or_default();
+    metrics::histogram!("bedrock_lb_queue_wait_seconds").record(queued_for.as_secs_f64());
     let heartbeat = Heartbeat::start(
         ctx.clone(),
         job.job_id.clone(),
@@ -184,7 +185,7 @@ async fn run_claimed(
     );
     let lost = heartbeat.lost();
     let dispatched = tokio::select! {
-        dispatched = dispatch(ctx.invoker.as_ref(), ctx.clock.as_ref(), model, request, &settings.retry, start) => dispatched,
+        dispatched = dispatch(&ctx.router, ctx.invoker.as_ref(), ctx.clock.as_ref(), model, request, &settings.retry) => dispatched,
         () = lost.cancelled() => return None,
     };
     drop(heartbeat);

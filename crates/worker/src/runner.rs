@@ -1,10 +1,10 @@
-//! The receive loop. It asks the queue for no more messages than it has free job slots, so a
-//! backlog waits in the queue rather than in worker memory, backs off when the queue fails, and
+//! The receive loop. It asks the queue for no more messages than it has free job slots, and
+//! none while more than a receive's worth of jobs wait for a bucket with room, so a backlog
+//! waits in the queue rather than in worker memory; it backs off when the queue fails, and
 //! on shutdown stops receiving, gives jobs in flight a grace period to finish, and hands the
 //! rest back (lease released, message visible at once). It also runs the dead-letter drain.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -26,11 +26,23 @@ const QUEUE_RETRY_MAX: Duration = Duration::from_secs(10);
 pub async fn run(ctx: WorkerContext, settings: WorkerSettings, shutdown: CancellationToken) {
     let settings = Arc::new(settings);
     let slots = Arc::new(Semaphore::new(settings.concurrency));
-    let rotation = Arc::new(AtomicUsize::new(0));
     let in_flight = InFlight::default();
     let mut jobs = JoinSet::new();
     let mut queue_retry = QUEUE_RETRY_MIN;
     tracing::info!(worker_id = %settings.worker_id, concurrency = settings.concurrency, "worker started");
+    let sync_stop = CancellationToken::new();
+    let sync = crate::quota_sync::start(
+        &ctx,
+        &settings.worker_id,
+        &settings.quota,
+        sync_stop.clone(),
+    )
+    .await;
+    // Jobs waiting for room beyond this many mean the buckets are full: receiving more would
+    // only move the backlog from the queue into this worker's memory.
+    let waiting_limit = usize::try_from(settings.receive_batch)
+        .unwrap_or(usize::MAX)
+        .max(1);
     let drain = ctx.dead_letters.clone().map(|dlq| {
         tokio::spawn(dead_letters::drain(
             ctx.clone(),
@@ -45,6 +57,10 @@ pub async fn run(ctx: WorkerContext, settings: WorkerSettings, shutdown: Cancell
             if let Err(error) = joined {
                 tracing::error!(%error, "job task failed");
             }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = ctx.router.wait_until_fewer_waiting_than(waiting_limit) => {}
         }
         let first_slot = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -87,10 +103,9 @@ pub async fn run(ctx: WorkerContext, settings: WorkerSettings, shutdown: Cancell
                 },
             };
             let (ctx, settings) = (ctx.clone(), Arc::clone(&settings));
-            let start = rotation.fetch_add(1, Ordering::Relaxed);
             let registration = in_flight.register(&msg.receipt);
             jobs.spawn(async move {
-                process(&ctx, &settings, msg, start, registration).await;
+                process(&ctx, &settings, msg, registration).await;
                 drop(slot);
             });
         }
@@ -119,6 +134,12 @@ pub async fn run(ctx: WorkerContext, settings: WorkerSettings, shutdown: Cancell
         && let Err(error) = drain.await
     {
         tracing::error!(%error, "dead-letter drain task failed");
+    }
+    sync_stop.cancel();
+    if let Some(sync) = sync
+        && let Err(error) = sync.await
+    {
+        tracing::error!(%error, "quota sync task failed");
     }
     tracing::info!(
         finished_in_grace = running.saturating_sub(stopped),

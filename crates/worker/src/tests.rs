@@ -14,14 +14,16 @@ use bedrock_lb_core::{
     JobRequest, JobStatus, Lease, ModelCatalog, ModelInvoker, ModelSpec, QueueMessage, SystemClock,
     Usage,
 };
+use bedrock_lb_core::{BucketQuota, ModelRoute, QuotaTable};
 use bedrock_lb_embedded::{EmbeddedDb, QueueSettings};
+use bedrock_lb_router::{Router, RouterSettings};
 use chrono::{TimeDelta, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::dispatch::RetryPolicy;
 use crate::inflight::InFlight;
 use crate::process::{Disposition, process};
-use crate::{WorkerContext, WorkerSettings, dead_letters};
+use crate::{QuotaSettings, WorkerContext, WorkerSettings, dead_letters};
 
 /// Bedrock stand-in: counts calls, answers after `delay` (forever when `None`).
 #[derive(Debug)]
@@ -88,7 +90,10 @@ fn fixture(delay: Option<Duration>) -> Fixture {
         catalog: Arc::new(catalog()),
         clock: Arc::new(SystemClock),
         dead_letters: Some(Arc::new(db.dead_letter_queue())),
+        router: Router::new(RouterSettings::default()),
+        quotas: None,
     };
+    ctx.router.configure(&seed(), 1);
     Fixture {
         ctx,
         invoker,
@@ -110,6 +115,23 @@ fn settings(id: &str) -> WorkerSettings {
         },
         shutdown_grace: Duration::from_millis(200),
         dead_letter_wait: Duration::from_millis(50),
+        quota: QuotaSettings {
+            seed: seed(),
+            refresh: Duration::from_secs(1),
+            worker_ttl: Duration::from_secs(3),
+        },
+    }
+}
+
+/// The quota table of [`catalog`]: one roomy bucket.
+fn seed() -> QuotaTable {
+    QuotaTable {
+        buckets: vec![BucketQuota::new("us-east-1", "x", 10_000_000)],
+        routes: vec![ModelRoute {
+            model: "m".into(),
+            region: "us-east-1".into(),
+            model_id: "x".into(),
+        }],
     }
 }
 
@@ -141,7 +163,7 @@ async fn receive_one(queue: &dyn JobQueue) -> QueueMessage {
 async fn run_one(f: &Fixture, worker: &str) -> Disposition {
     let msg = receive_one(f.ctx.queue.as_ref()).await;
     let registration = InFlight::default().register(&msg.receipt);
-    process(&f.ctx, &settings(worker), msg, 0, registration).await
+    process(&f.ctx, &settings(worker), msg, registration).await
 }
 
 async fn nothing_receivable(queue: &dyn JobQueue) -> bool {
@@ -212,7 +234,7 @@ async fn a_repeated_message_is_hidden_until_the_other_workers_lease_ends() {
     let msg = receive_one(f.ctx.queue.as_ref()).await;
     // Make it visible at once, as a second delivery would be, then process it.
     let registration = InFlight::default().register(&msg.receipt);
-    let out = process(&f.ctx, &settings("w1"), msg, 0, registration).await;
+    let out = process(&f.ctx, &settings("w1"), msg, registration).await;
     assert_eq!(out, Disposition::Left);
     assert_eq!(f.invoker.calls.load(Ordering::SeqCst), 0);
     // Hidden for the remaining lease (1.5 s) plus a margin, not the 30 s default.
@@ -226,7 +248,7 @@ async fn a_repeated_message_is_hidden_until_the_other_workers_lease_ends() {
     assert_eq!(again.len(), 1, "back once the lease has run out");
     assert_eq!(again[0].receive_count, 2);
     let registration = InFlight::default().register(&again[0].receipt);
-    let out = process(&f.ctx, &settings("w1"), again[0].clone(), 0, registration).await;
+    let out = process(&f.ctx, &settings("w1"), again[0].clone(), registration).await;
     assert_eq!(out, Disposition::Done, "the expired lease is taken over");
     assert_eq!(f.invoker.calls.load(Ordering::SeqCst), 1);
 }

@@ -25,11 +25,13 @@ use crate::extract::BodyLimit;
 use crate::openapi::{ApiDoc, served_document};
 use crate::trace::trace_request;
 
+pub mod admin;
 pub mod batch;
 pub mod batches;
 pub mod health;
 pub mod invoke;
 pub mod jobs;
+pub mod regions;
 
 /// Every route, each with its documentation; `POST /batch` may have a body of up to
 /// `max_batch_body_bytes` (the others are held to the router-wide limit).
@@ -44,6 +46,10 @@ fn api_routes(max_batch_body_bytes: usize) -> OpenApiRouter<ApiState> {
         .routes(routes!(jobs::get_job, jobs::cancel_job))
         .routes(routes!(batches::get_batch))
         .routes(routes!(batches::batch_results))
+        .routes(routes!(regions::get_regions))
+        .routes(routes!(admin::get_quotas))
+        .routes(routes!(admin::patch_bucket, admin::put_bucket))
+        .routes(routes!(admin::put_route, admin::delete_route))
         .routes(routes!(health::healthz))
         .routes(routes!(openapi_json))
 }

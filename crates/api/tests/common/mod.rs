@@ -81,6 +81,8 @@ impl TestApi {
             limits,
             auth,
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
+            quotas: None,
+            admin_callers: Vec::new(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -32,13 +32,16 @@ async fn run() -> anyhow::Result<()> {
     config.validate()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let storage = wiring::storage(&config, Arc::clone(&clock)).await?;
-    let router = bedrock_lb_api::router(ApiState::new(
-        storage.store,
-        storage.queue,
-        Arc::new(config.catalog()?),
-        clock,
-        &config.api,
-    )?);
+    let router = bedrock_lb_api::router(
+        ApiState::new(
+            storage.store,
+            storage.queue,
+            Arc::new(config.catalog()?),
+            clock,
+            &config.api,
+        )?
+        .with_quotas(storage.quotas),
+    );
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         lambda_http::run(router)
             .await

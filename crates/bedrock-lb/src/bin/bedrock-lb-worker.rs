@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::Context;
 use bedrock_lb::cli::ConfigArgs;
 use bedrock_lb::wiring;
 use bedrock_lb_core::{Clock, SystemClock};
@@ -23,6 +24,9 @@ struct Args {
     /// This worker's id in job leases (default: host, pid and a random suffix).
     #[arg(long, env = "BEDROCK_LB_WORKER_ID")]
     worker_id: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 0.0.0.0:9090).
+    #[arg(long, env = "BEDROCK_LB_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<String>,
 }
 
 #[tokio::main]
@@ -43,6 +47,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
         config.worker.concurrency = concurrency;
         config.validate()?;
     }
+    let shutdown = bedrock_lb::shutdown_on_signal();
+    let metrics = match &args.metrics_listen {
+        Some(addr) => {
+            let handle = bedrock_lb::metrics::install()?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding --metrics-listen {addr}"))?;
+            tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
+            let stop = shutdown.child_token();
+            Some(tokio::spawn(bedrock_lb::metrics::serve(
+                listener, handle, stop,
+            )))
+        }
+        None => None,
+    };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let storage = wiring::storage(&config, Arc::clone(&clock)).await?;
     let bedrock = wiring::bedrock(&config).await?;
@@ -61,9 +80,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         catalog: Arc::new(config.catalog()?),
         clock,
         dead_letters: storage.dead_letters,
+        router: wiring::router(&config),
+        quotas: Some(storage.quotas),
     };
-    let settings = WorkerSettings::from_config(&config.worker, worker_id);
-    bedrock_lb_worker::run(ctx, settings, bedrock_lb::shutdown_on_signal()).await;
+    let settings = WorkerSettings::from_config(&config, worker_id);
+    bedrock_lb_worker::run(ctx, settings, shutdown.clone()).await;
+    shutdown.cancel();
+    if let Some(metrics) = metrics {
+        metrics.await.context("the metrics server panicked")??;
+    }
     if let Some(simulator) = bedrock.simulator {
         simulator.shutdown().await;
     }

@@ -2,7 +2,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use bedrock_lb_core::{InvokeErrorKind, InvokeRequest, ModelCatalog, SystemClock, Usage};
+use bedrock_lb_core::{
+    BucketQuota, InvokeErrorKind, InvokeRequest, ModelCatalog, ModelRoute, QuotaTable, SystemClock,
+    Usage,
+};
+use bedrock_lb_router::RouterSettings;
 
 use super::*;
 
@@ -61,18 +65,46 @@ impl ModelInvoker for ScriptedInvoker {
     }
 }
 
+const REGIONS: [&str; 3] = ["us-r1-1", "us-r2-1", "us-r3-1"];
+
 fn model() -> (ModelSpec, JobRequest) {
     let spec = ModelSpec {
         name: "m".into(),
         max_output_tokens: 100,
-        buckets: ["r1", "r2", "r3"]
-            .iter()
-            .map(|r| BucketId::new(format!("us-{r}-1"), "model"))
-            .collect(),
+        buckets: REGIONS.iter().map(|r| BucketId::new(*r, "model")).collect(),
     };
     let catalog = ModelCatalog::new("m", [spec.clone()]).unwrap();
     let request = InvokeRequest::from_prompt("hi").validate(&catalog).unwrap();
     (spec, request)
+}
+
+/// A router over the three regions, roomy, us-r1-1 weighted highest so it is tried first.
+fn router() -> Router {
+    let router = Router::new(RouterSettings::default());
+    let buckets = REGIONS
+        .iter()
+        .enumerate()
+        .map(|(i, region)| BucketQuota {
+            region: (*region).into(),
+            model_id: "model".into(),
+            tpm: 1_000_000,
+            rpm: None,
+            tpd: None,
+            output_burndown: 1,
+            weight: 3 - u32::try_from(i).unwrap(),
+            enabled: true,
+        })
+        .collect();
+    let routes = REGIONS
+        .iter()
+        .map(|region| ModelRoute {
+            model: "m".into(),
+            region: (*region).into(),
+            model_id: "model".into(),
+        })
+        .collect();
+    router.configure(&QuotaTable { buckets, routes }, 1);
+    router
 }
 
 fn policy(max_attempts: u32) -> RetryPolicy {
@@ -87,7 +119,7 @@ use InvokeErrorKind::*;
 const OK: Result<(), InvokeErrorKind> = Ok(());
 
 #[tokio::test(start_paused = true)]
-async fn a_throttled_region_moves_the_job_to_the_next_one_at_once() {
+async fn a_throttled_region_moves_the_job_to_another_one_at_once() {
     let invoker = ScriptedInvoker::with(&[
         ("us-r1-1", &[Err(Throttling)]),
         ("us-r2-1", &[OK]),
@@ -95,10 +127,18 @@ async fn a_throttled_region_moves_the_job_to_the_next_one_at_once() {
     ]);
     let (spec, request) = model();
     let before = Instant::now();
-    let out = dispatch(&invoker, &SystemClock, &spec, &request, &policy(6), 0).await;
+    let out = dispatch(
+        &router(),
+        &invoker,
+        &SystemClock,
+        &spec,
+        &request,
+        &policy(6),
+    )
+    .await;
     let (bucket, _) = out.outcome.unwrap();
-    assert_eq!(bucket.region, "us-r2-1");
-    assert_eq!(invoker.calls(), ["us-r1-1", "us-r2-1"]);
+    assert_ne!(bucket.region, "us-r1-1");
+    assert_eq!(invoker.calls()[0], "us-r1-1");
     assert_eq!(out.attempts.len(), 2);
     assert_eq!(out.attempts[0].outcome, "throttling");
     assert_eq!(out.attempts[1].outcome, "succeeded");
@@ -110,17 +150,6 @@ async fn a_throttled_region_moves_the_job_to_the_next_one_at_once() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_start_offset_spreads_jobs_over_buckets() {
-    let invoker =
-        ScriptedInvoker::with(&[("us-r1-1", &[OK]), ("us-r2-1", &[OK]), ("us-r3-1", &[OK])]);
-    let (spec, request) = model();
-    for start in 0..3 {
-        dispatch(&invoker, &SystemClock, &spec, &request, &policy(6), start).await;
-    }
-    assert_eq!(invoker.calls(), ["us-r1-1", "us-r2-1", "us-r3-1"]);
-}
-
-#[tokio::test(start_paused = true)]
 async fn the_jobs_own_fault_fails_it_without_trying_elsewhere() {
     let invoker = ScriptedInvoker::with(&[
         ("us-r1-1", &[Err(Validation)]),
@@ -128,24 +157,38 @@ async fn the_jobs_own_fault_fails_it_without_trying_elsewhere() {
         ("us-r3-1", &[OK]),
     ]);
     let (spec, request) = model();
-    let out = dispatch(&invoker, &SystemClock, &spec, &request, &policy(6), 0).await;
+    let out = dispatch(
+        &router(),
+        &invoker,
+        &SystemClock,
+        &spec,
+        &request,
+        &policy(6),
+    )
+    .await;
     let error = out.outcome.unwrap_err();
     assert_eq!(error.kind, "validation");
     assert_eq!(invoker.calls().len(), 1);
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_misconfigured_bucket_is_not_tried_again_for_the_job() {
+async fn a_misconfigured_bucket_leaves_rotation_and_is_not_tried_again() {
     let invoker = ScriptedInvoker::with(&[
         ("us-r1-1", &[Err(AccessDenied)]),
         ("us-r2-1", &[Err(ServiceUnavailable)]),
         ("us-r3-1", &[Err(ServiceUnavailable)]),
     ]);
     let (spec, request) = model();
-    let out = dispatch(&invoker, &SystemClock, &spec, &request, &policy(5), 0).await;
+    let router = router();
+    let out = dispatch(&router, &invoker, &SystemClock, &spec, &request, &policy(5)).await;
     let calls = invoker.calls();
     assert_eq!(calls.len(), 5);
     assert_eq!(calls.iter().filter(|r| *r == "us-r1-1").count(), 1);
+    assert!(
+        !router
+            .usable("m")
+            .contains(&BucketId::new("us-r1-1", "model"))
+    );
     let error = out.outcome.unwrap_err();
     assert_eq!(error.kind, "attempts_exhausted");
     assert!(
@@ -158,22 +201,27 @@ async fn a_misconfigured_bucket_is_not_tried_again_for_the_job() {
 #[tokio::test(start_paused = true)]
 async fn rounds_after_the_first_wait_with_backoff() {
     let invoker = ScriptedInvoker::with(&[
-        (
-            "us-r1-1",
-            &[Err(ServiceUnavailable), Err(ServiceUnavailable), OK],
-        ),
+        ("us-r1-1", &[Err(ServiceUnavailable), OK]),
         ("us-r2-1", &[Err(ServiceUnavailable)]),
         ("us-r3-1", &[Err(ServiceUnavailable)]),
     ]);
     let (spec, request) = model();
     let before = Instant::now();
-    let out = dispatch(&invoker, &SystemClock, &spec, &request, &policy(10), 0).await;
-    assert!(out.outcome.is_ok());
-    assert_eq!(out.attempts.len(), 7, "three rounds: 3 + 3 + 1 calls");
+    let out = dispatch(
+        &router(),
+        &invoker,
+        &SystemClock,
+        &spec,
+        &request,
+        &policy(10),
+    )
+    .await;
+    assert!(out.outcome.is_ok(), "{:?}", out.outcome);
+    assert_eq!(out.attempts.len(), 4, "two rounds: 3 + 1 calls");
     let waited = before.elapsed();
     assert!(
-        waited >= Duration::from_millis(200),
-        "two backoffs of at least 100 ms each, waited {waited:?}"
+        waited >= Duration::from_millis(100),
+        "a backoff of at least 100 ms, waited {waited:?}"
     );
     assert!(
         waited <= Duration::from_secs(4),
@@ -189,9 +237,43 @@ async fn when_every_bucket_is_misconfigured_the_job_fails_with_the_reason() {
         ("us-r3-1", &[Err(OnDemandNotSupported)]),
     ]);
     let (spec, request) = model();
-    let out = dispatch(&invoker, &SystemClock, &spec, &request, &policy(10), 0).await;
+    let out = dispatch(
+        &router(),
+        &invoker,
+        &SystemClock,
+        &spec,
+        &request,
+        &policy(10),
+    )
+    .await;
     let error = out.outcome.unwrap_err();
     assert_eq!(error.kind, "no_bucket_available");
     assert!(error.message.contains("model `m`"), "{}", error.message);
     assert_eq!(invoker.calls().len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_model_without_routes_fails_at_once() {
+    let invoker = ScriptedInvoker::with(&[]);
+    let (mut spec, request) = model();
+    spec.name = "unrouted".into();
+    let out = dispatch(
+        &router(),
+        &invoker,
+        &SystemClock,
+        &spec,
+        &request,
+        &policy(3),
+    )
+    .await;
+    assert_eq!(out.outcome.unwrap_err().kind, "no_bucket_available");
+    assert!(invoker.calls().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_reservation_is_the_input_plus_max_tokens_or_the_models_maximum() {
+    let (spec, mut request) = model();
+    assert_eq!(reservation(&spec, &request), 1 + 100);
+    request.inference.max_tokens = Some(7);
+    assert_eq!(reservation(&spec, &request), 1 + 7);
 }
