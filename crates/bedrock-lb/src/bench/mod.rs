@@ -57,7 +57,8 @@ pub struct BenchArgs {
     /// pass, so that every run is saturated.
     #[arg(long, default_value_t = 3.0)]
     pub backlog_windows: f64,
-    /// The region taken down in the fault run.
+    /// The region taken down in the fault run, and whose real quota is half the configured one
+    /// in the overquoted run.
     #[arg(long, default_value = "us-east-1")]
     pub fault_region: String,
     /// Seed of the workload and of the simulator.
@@ -138,7 +139,8 @@ impl BenchArgs {
             return invalid("--backlog-windows must be positive");
         }
         for name in &self.only {
-            if !matches!(name.as_str(), "processes" | "fault") && name.parse::<Strategy>().is_err()
+            if !matches!(name.as_str(), "processes" | "fault" | "overquoted")
+                && name.parse::<Strategy>().is_err()
             {
                 return invalid(&format!("--only: unknown run `{name}`"));
             }
@@ -155,6 +157,7 @@ impl BenchArgs {
                 strategy,
                 workers: Workers::InProcess,
                 fault_region: None,
+                overquoted_region: None,
             })
             .collect();
         runs.push(RunSpec {
@@ -162,12 +165,21 @@ impl BenchArgs {
             strategy: Strategy::QuotaAware,
             workers: Workers::Processes(self.worker_processes),
             fault_region: None,
+            overquoted_region: None,
         });
         runs.push(RunSpec {
             name: "fault".into(),
             strategy: Strategy::QuotaAware,
             workers: Workers::InProcess,
             fault_region: Some(self.fault_region.clone()),
+            overquoted_region: None,
+        });
+        runs.push(RunSpec {
+            name: "overquoted".into(),
+            strategy: Strategy::QuotaAware,
+            workers: Workers::InProcess,
+            fault_region: None,
+            overquoted_region: Some(self.fault_region.clone()),
         });
         runs.retain(|run| self.only.is_empty() || self.only.contains(&run.name));
         runs

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bedrock_lb_core::{JobStore, Strategy, SystemClock};
 use bedrock_lb_embedded::EmbeddedDb;
+use bedrock_sim::QuotaConfig;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -40,6 +41,9 @@ pub struct RunSpec {
     pub workers: Workers,
     /// A region down for the middle third of the measured windows.
     pub fault_region: Option<String>,
+    /// A region whose real quota is half what the balancer is configured with (it must find
+    /// out from throttles).
+    pub overquoted_region: Option<String>,
 }
 
 /// How often the feeder looks at the backlog, in windows.
@@ -50,9 +54,20 @@ pub async fn run(args: &BenchArgs, spec: &RunSpec) -> Result<RunResult, BenchErr
     let dir = tempfile::tempdir()?;
     let mut notes = Vec::new();
     let draft = scenario::config(args, spec.strategy, dir.path(), None)?;
-    let sim = bedrock_sim::spawn(scenario::simulator(&draft, &mut notes))
+    let sim = bedrock_sim::spawn(scenario::simulator(&draft))
         .await
         .map_err(BenchError::Simulator)?;
+    if let Some(region) = &spec.overquoted_region {
+        let configured = scenario::quotas(&draft).get(region).copied().unwrap_or(0);
+        let real = QuotaConfig {
+            tpm: Some(configured / 2),
+            rpm: None,
+            tpd: None,
+        };
+        sim.simulator()
+            .set_quota(region, scenario::MODEL_ID, real)
+            .map_err(|e| BenchError::Server(e.to_string()))?;
+    }
     let config = scenario::config(args, spec.strategy, dir.path(), Some(sim.url()))?;
     let control = SimControl::new(&sim.url());
 

@@ -13,7 +13,7 @@ use bedrock_lb_config::{
     BedrockTarget, BucketConfig, BucketTable, Config, DEFAULT_TOML, ModelConfig,
 };
 use bedrock_lb_core::Strategy;
-use bedrock_sim::{QuotaConfig, SimConfig, WindowConfig, WindowMode};
+use bedrock_sim::SimConfig;
 
 use super::{BenchArgs, BenchError};
 use crate::wiring;
@@ -99,43 +99,10 @@ fn weight(tpm: u64) -> u32 {
     u32::try_from((tpm / 100_000).max(1)).unwrap_or(u32::MAX)
 }
 
-/// The simulator of a run, as [`wiring::simulator_config`] builds it from `config`. Where that
-/// scenario does not enforce the configured quotas or window (the wiring predates quotas in the
-/// configuration), they are put in and a note says so, because a benchmark against an
-/// unlimited simulator measures nothing.
-pub fn simulator(config: &Config, notes: &mut Vec<String>) -> SimConfig {
-    let mut sim = wiring::simulator_config(config);
-    let window = WindowConfig {
-        mode: WindowMode::Sliding,
-        secs: config.routing.window_secs,
-    };
-    if sim.window != window {
-        notes.push(format!(
-            "wiring::simulator_config gave window {:?} {} s; the bench set sliding {} s",
-            sim.window.mode, sim.window.secs, window.secs
-        ));
-        sim.window = window;
-    }
-    let mut patched = false;
-    for bucket in config.quota_seed().buckets {
-        let wanted = QuotaConfig {
-            tpm: Some(bucket.tpm),
-            rpm: bucket.rpm,
-            tpd: bucket.tpd,
-        };
-        let quotas = sim.quotas.entry(bucket.region.clone()).or_default();
-        if quotas.get(&bucket.model_id) != Some(&wanted) {
-            quotas.insert(bucket.model_id.clone(), wanted);
-            patched = true;
-        }
-    }
-    if patched {
-        notes.push(
-            "wiring::simulator_config did not carry the configured quotas; the bench set them"
-                .into(),
-        );
-    }
-    sim
+/// The simulator of a run: [`wiring::simulator_config`] of the run's configuration, so that it
+/// enforces exactly the quotas and window the balancer is configured with.
+pub fn simulator(config: &Config) -> SimConfig {
+    wiring::simulator_config(config)
 }
 
 /// The configured tokens per window of each region's bucket.
@@ -151,6 +118,8 @@ pub fn quotas(config: &Config) -> BTreeMap<String, u64> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use bedrock_sim::WindowMode;
+
     use super::*;
 
     #[test]
@@ -159,8 +128,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = config(&args, Strategy::RoundRobin, dir.path(), None).unwrap();
         assert_eq!(config.routing.strategy, Strategy::RoundRobin);
-        let mut notes = Vec::new();
-        let sim = simulator(&config, &mut notes);
+        let sim = simulator(&config);
         assert_eq!(sim.window.secs, 3.0);
         assert_eq!(sim.window.mode, WindowMode::Sliding);
         let tpm = |region: &str| sim.quotas[region][MODEL_ID].tpm;
