@@ -1,10 +1,11 @@
-//! The router's state behind its one mutex: the quota table, every bucket's state, the
-//! misconfigured buckets and the round-robin cursors; and the admission decision itself, which
-//! is synchronous so the lock is never held across an await.
+//! The router's state behind its one mutex: every bucket's state (in quota-table order), the
+//! buckets routed to each model, the misconfigured buckets and the round-robin cursors; and the
+//! admission decision itself, which is synchronous so the lock is never held across an await.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use bedrock_lb_core::{BucketId, BucketReport, QuotaTable};
+use bedrock_lb_core::{BucketId, BucketQuota, BucketReport, QuotaTable};
 use tokio::time::Instant;
 
 use crate::breaker::Probe;
@@ -33,7 +34,11 @@ pub(crate) struct RouterState {
     settings: RouterSettings,
     /// Windows are counted from here.
     start: Instant,
-    table: QuotaTable,
+    /// The buckets of the quota table, in its order (the order of reports).
+    order: Vec<BucketId>,
+    /// Model → the buckets routed to it, sorted; derived from the table's routes once per
+    /// `configure`, not at every admission.
+    routes: HashMap<String, Arc<[BucketId]>>,
     buckets: HashMap<BucketId, BucketState>,
     /// Buckets out of rotation until the instant, and why.
     misconfigured: HashMap<BucketId, (Instant, String)>,
@@ -47,7 +52,8 @@ impl RouterState {
         Self {
             settings,
             start: now,
-            table: QuotaTable::default(),
+            order: Vec::new(),
+            routes: HashMap::new(),
             buckets: HashMap::new(),
             misconfigured: HashMap::new(),
             cursors: HashMap::new(),
@@ -76,7 +82,21 @@ impl RouterState {
                 }
             }
         }
-        self.table = table.clone();
+        self.order = table.buckets.iter().map(BucketQuota::bucket).collect();
+        self.routes.clear();
+        for route in &table.routes {
+            self.routes
+                .entry(route.model.clone())
+                .or_insert_with(|| table.buckets_of(&route.model).into());
+        }
+    }
+
+    /// The buckets routed to `model`, sorted (empty when it has no route).
+    fn routed(&self, model: &str) -> Arc<[BucketId]> {
+        self.routes
+            .get(model)
+            .cloned()
+            .unwrap_or_else(|| Arc::new([]))
     }
 
     pub(crate) fn mark_misconfigured(&mut self, bucket: &BucketId, reason: &str, now: Instant) {
@@ -98,7 +118,7 @@ impl RouterState {
 
     /// Why `bucket` is out of rotation, if it is (not counting breakers and exclusions).
     fn unusable_reason(&mut self, bucket: &BucketId, now: Instant) -> Option<String> {
-        match self.table.bucket(bucket) {
+        match self.buckets.get(bucket).map(BucketState::quota) {
             None => Some("no quota configured".to_owned()),
             Some(quota) if !quota.enabled => Some("disabled".to_owned()),
             Some(_) => self
@@ -108,10 +128,11 @@ impl RouterState {
     }
 
     pub(crate) fn usable(&mut self, model: &str, now: Instant) -> Vec<BucketId> {
-        let routed = self.table.buckets_of(model);
+        let routed = self.routed(model);
         routed
-            .into_iter()
+            .iter()
             .filter(|b| self.unusable_reason(b, now).is_none())
+            .cloned()
             .collect()
     }
 
@@ -123,7 +144,7 @@ impl RouterState {
         exclude: &[BucketId],
         now: Instant,
     ) -> Result<Decision, Unroutable> {
-        let routed = self.table.buckets_of(model);
+        let routed = self.routed(model);
         if routed.is_empty() {
             return Err(Unroutable::NoRoute {
                 model: model.to_owned(),
@@ -148,7 +169,7 @@ impl RouterState {
                 reason: reasons.join("; "),
             });
         }
-        let tpm = |b: &BucketId| self.table.bucket(b).map_or(0, |q| q.tpm);
+        let tpm = |b: &BucketId| self.buckets.get(b).map_or(0, |s| s.quota().tpm);
         let largest = usable.iter().map(|&p| tpm(&routed[p])).max().unwrap_or(0);
         if reservation > largest {
             return Err(Unroutable::TooLarge {
@@ -227,7 +248,7 @@ impl RouterState {
     }
 
     pub(crate) fn reports(&mut self, now: Instant) -> Vec<BucketReport> {
-        let ids: Vec<BucketId> = self.table.buckets.iter().map(|q| q.bucket()).collect();
+        let ids = self.order.clone();
         ids.into_iter()
             .filter_map(|id| {
                 let reason = self.unusable_reason(&id, now);
