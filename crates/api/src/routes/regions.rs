@@ -18,6 +18,7 @@ use crate::ApiState;
 use crate::auth::Caller;
 use crate::openapi::ErrorBody;
 use crate::routes::admin::access::{QuotaRouteError, quota_store};
+use crate::routes::admin::body::BucketQuotaView;
 
 /// The answer of `GET /regions`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -45,18 +46,11 @@ pub struct WorkerView {
 /// One bucket: its configuration and the live workers' reports.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BucketView {
-    pub region: String,
-    pub model_id: String,
+    /// Its limits and routing settings, as `GET /admin/quotas` shows them.
+    #[serde(flatten)]
+    pub quota: BucketQuotaView,
     /// The logical models routed to this bucket.
     pub models: Vec<String>,
-    pub tpm: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rpm: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tpd: Option<u64>,
-    pub output_burndown: u32,
-    pub weight: u32,
-    pub enabled: bool,
     /// How many live workers report this bucket.
     pub live_workers: usize,
     /// Each live worker's report, by worker id.
@@ -251,15 +245,8 @@ fn bucket_view(table: &QuotaTable, q: &BucketQuota, workers: &[&WorkerBeat]) -> 
         })
         .collect();
     BucketView {
-        region: q.region.clone(),
-        model_id: q.model_id.clone(),
+        quota: BucketQuotaView::from(q),
         models,
-        tpm: q.tpm,
-        rpm: q.rpm,
-        tpd: q.tpd,
-        output_burndown: q.output_burndown,
-        weight: q.weight,
-        enabled: q.enabled,
         live_workers: reports.len(),
         totals: BucketTotals::of(&reports),
         workers: reports,
@@ -316,7 +303,7 @@ mod tests {
         ];
         let view = regions_view(&table, &workers, DateTime::UNIX_EPOCH);
         assert_eq!(view.workers[0].worker_id, "w1");
-        assert_eq!(view.buckets[0].region, "eu-west-1");
+        assert_eq!(view.buckets[0].quota.region, "eu-west-1");
         assert_eq!(view.buckets[0].live_workers, 0);
         let us = &view.buckets[1];
         assert_eq!(us.models, ["a"]);
