@@ -54,11 +54,7 @@ async fn throttles_shrink_the_limit_once_per_burst_and_successes_regrow_it() {
     assert_eq!(report(&router, "a").limit_tpm, 4_900);
     // Growth is paced: +0.02 per twentieth of a window, however many calls succeed.
     for _ in 0..40 {
-        router
-            .acquire(MODEL, 10, &[])
-            .await
-            .unwrap()
-            .succeeded(1, 0);
+        one_success(&router).await;
     }
     assert_eq!(
         report(&router, "a").limit_tpm,
@@ -67,17 +63,22 @@ async fn throttles_shrink_the_limit_once_per_burst_and_successes_regrow_it() {
     );
     for _ in 0..40 {
         tokio::time::advance(WINDOW / 20).await;
-        router
-            .acquire(MODEL, 10, &[])
-            .await
-            .unwrap()
-            .succeeded(1, 0);
+        one_success(&router).await;
     }
     assert_eq!(
         report(&router, "a").limit_tpm,
         10_000,
         "capped at the share"
     );
+}
+
+/// One small call that succeeds.
+async fn one_success(router: &Router) {
+    router
+        .acquire(MODEL, 10, &[])
+        .await
+        .unwrap()
+        .succeeded(1, 0);
 }
 
 async fn futures_of(router: &Router, n: usize, reservation: u64) -> Vec<crate::Permit> {

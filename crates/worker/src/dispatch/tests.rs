@@ -115,6 +115,18 @@ fn policy(max_attempts: u32) -> RetryPolicy {
     }
 }
 
+/// Dispatches `request` for `spec` through `router` with up to `max_attempts` failures.
+async fn run(
+    invoker: &ScriptedInvoker,
+    router: &Router,
+    spec: &ModelSpec,
+    request: &JobRequest,
+    max_attempts: u32,
+) -> Dispatched {
+    let policy = policy(max_attempts);
+    dispatch(router, invoker, &SystemClock, spec, request, &policy).await
+}
+
 use InvokeErrorKind::*;
 const OK: Result<(), InvokeErrorKind> = Ok(());
 
@@ -127,15 +139,7 @@ async fn a_throttled_region_moves_the_job_to_another_one_at_once() {
     ]);
     let (spec, request) = model();
     let before = Instant::now();
-    let out = dispatch(
-        &router(),
-        &invoker,
-        &SystemClock,
-        &spec,
-        &request,
-        &policy(6),
-    )
-    .await;
+    let out = run(&invoker, &router(), &spec, &request, 6).await;
     let (bucket, _) = out.outcome.unwrap();
     assert_ne!(bucket.region, "us-r1-1");
     assert_eq!(invoker.calls()[0], "us-r1-1");
@@ -157,15 +161,7 @@ async fn the_jobs_own_fault_fails_it_without_trying_elsewhere() {
         ("us-r3-1", &[OK]),
     ]);
     let (spec, request) = model();
-    let out = dispatch(
-        &router(),
-        &invoker,
-        &SystemClock,
-        &spec,
-        &request,
-        &policy(6),
-    )
-    .await;
+    let out = run(&invoker, &router(), &spec, &request, 6).await;
     let error = out.outcome.unwrap_err();
     assert_eq!(error.kind, "validation");
     assert_eq!(invoker.calls().len(), 1);
@@ -180,7 +176,7 @@ async fn a_misconfigured_bucket_leaves_rotation_and_is_not_tried_again() {
     ]);
     let (spec, request) = model();
     let router = router();
-    let out = dispatch(&router, &invoker, &SystemClock, &spec, &request, &policy(5)).await;
+    let out = run(&invoker, &router, &spec, &request, 5).await;
     let calls = invoker.calls();
     assert_eq!(calls.len(), 5);
     assert_eq!(calls.iter().filter(|r| *r == "us-r1-1").count(), 1);
@@ -207,15 +203,7 @@ async fn rounds_after_the_first_wait_with_backoff() {
     ]);
     let (spec, request) = model();
     let before = Instant::now();
-    let out = dispatch(
-        &router(),
-        &invoker,
-        &SystemClock,
-        &spec,
-        &request,
-        &policy(10),
-    )
-    .await;
+    let out = run(&invoker, &router(), &spec, &request, 10).await;
     assert!(out.outcome.is_ok(), "{:?}", out.outcome);
     assert_eq!(out.attempts.len(), 4, "two rounds: 3 + 1 calls");
     let waited = before.elapsed();
@@ -237,15 +225,7 @@ async fn when_every_bucket_is_misconfigured_the_job_fails_with_the_reason() {
         ("us-r3-1", &[Err(OnDemandNotSupported)]),
     ]);
     let (spec, request) = model();
-    let out = dispatch(
-        &router(),
-        &invoker,
-        &SystemClock,
-        &spec,
-        &request,
-        &policy(10),
-    )
-    .await;
+    let out = run(&invoker, &router(), &spec, &request, 10).await;
     let error = out.outcome.unwrap_err();
     assert_eq!(error.kind, "no_bucket_available");
     assert!(error.message.contains("model `m`"), "{}", error.message);
@@ -257,15 +237,7 @@ async fn a_model_without_routes_fails_at_once() {
     let invoker = ScriptedInvoker::with(&[]);
     let (mut spec, request) = model();
     spec.name = "unrouted".into();
-    let out = dispatch(
-        &router(),
-        &invoker,
-        &SystemClock,
-        &spec,
-        &request,
-        &policy(3),
-    )
-    .await;
+    let out = run(&invoker, &router(), &spec, &request, 3).await;
     assert_eq!(out.outcome.unwrap_err().kind, "no_bucket_available");
     assert!(invoker.calls().is_empty());
 }
