@@ -4,9 +4,12 @@
 //! become `Unavailable` at the port boundary; a record that no longer parses becomes
 //! `StoreError::Corrupt`, because retrying will not fix it.
 
+use std::fmt::Display;
 use std::path::PathBuf;
 
 use bedrock_lb_core::{QueueError, StoreError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// Why an operation on the embedded database failed.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +48,20 @@ impl From<EmbeddedError> for StoreError {
             other => StoreError::Unavailable(other.to_string()),
         }
     }
+}
+
+/// Reads a JSON document stored in a row; `what` names the record in the error.
+pub(crate) fn from_doc<T: DeserializeOwned>(
+    doc: &str,
+    what: impl Display,
+) -> Result<T, EmbeddedError> {
+    serde_json::from_str(doc).map_err(|err| EmbeddedError::Corrupt(format!("{what}: {err}")))
+}
+
+/// Writes `value` as the JSON document of a row; `what` names the record in the error.
+pub(crate) fn to_doc<T: Serialize>(value: &T, what: impl Display) -> Result<String, EmbeddedError> {
+    serde_json::to_string(value)
+        .map_err(|err| EmbeddedError::Corrupt(format!("{what} cannot be encoded: {err}")))
 }
 
 #[cfg(test)]

@@ -104,12 +104,7 @@ pub fn markdown(results: &[RunResult]) -> String {
     }
     out.push_str("\n\n| run | settled / capacity (tokens) | per region |\n|---|---|---|");
     for r in results {
-        let regions = r
-            .region_utilization
-            .iter()
-            .map(|(region, u)| format!("{region} {:.1} %", u * 100.0))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let regions = per_region(r);
         let _ = write!(
             out,
             "\n| {} | {} / {} | {regions} |",
@@ -148,16 +143,20 @@ pub fn targets(results: &[RunResult]) -> String {
     out
 }
 
+/// A run's utilization per region, e.g. `eu-west-1 99.7 %, us-east-1 100.0 %`.
+fn per_region(r: &RunResult) -> String {
+    r.region_utilization
+        .iter()
+        .map(|(region, u)| format!("{region} {:.1} %", u * 100.0))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Every run's notes, prefixed with the run's name, and per-region utilization.
 pub fn notes(results: &[RunResult]) -> Vec<String> {
     let mut notes = Vec::new();
     for r in results {
-        let regions = r
-            .region_utilization
-            .iter()
-            .map(|(region, u)| format!("{region} {:.1} %", u * 100.0))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let regions = per_region(r);
         notes.push(format!(
             "{}: {} jobs submitted; {} calls; per region {regions}",
             r.name, r.submitted_jobs, r.calls

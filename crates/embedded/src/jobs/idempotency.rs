@@ -6,7 +6,7 @@ use bedrock_lb_core::IdempotencyRecord;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::db::to_ms;
-use crate::error::EmbeddedError;
+use crate::error::{EmbeddedError, from_doc, to_doc};
 
 /// Stores `record` unless a record live at `now_ms` holds its key; returns that one instead.
 pub(super) fn put(
@@ -22,14 +22,10 @@ pub(super) fn put(
     if let Some((expires_ms, doc)) = existing
         && now_ms < expires_ms
     {
-        let live = serde_json::from_str(&doc).map_err(|err| {
-            EmbeddedError::Corrupt(format!("idempotency record {}: {err}", record.key))
-        })?;
+        let live = from_doc(&doc, format_args!("idempotency record {}", record.key))?;
         return Ok(Some(live));
     }
-    let doc = serde_json::to_string(record).map_err(|err| {
-        EmbeddedError::Corrupt(format!("idempotency record {}: {err}", record.key))
-    })?;
+    let doc = to_doc(record, format_args!("idempotency record {}", record.key))?;
     tx.prepare_cached(
         "INSERT INTO idempotency (key, expires_ms, doc) VALUES (?1, ?2, ?3) \
          ON CONFLICT (key) DO UPDATE SET expires_ms = excluded.expires_ms, doc = excluded.doc",

@@ -6,7 +6,7 @@ use bedrock_lb_core::{Job, JobId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::db::to_ms;
-use crate::error::EmbeddedError;
+use crate::error::{EmbeddedError, from_doc, to_doc};
 
 /// When a finished job may be deleted (epoch seconds): `updated_at` (its finishing time) plus
 /// `job_ttl_secs`; `None` while the job can still change.
@@ -90,10 +90,7 @@ pub(super) fn list_batch(
         })?
         .collect::<Result<Vec<_>, _>>()?;
     rows.into_iter()
-        .map(|(id, doc)| {
-            serde_json::from_str(&doc)
-                .map_err(|err| EmbeddedError::Corrupt(format!("job {id}: {err}")))
-        })
+        .map(|(id, doc)| from_doc(&doc, format_args!("job {id}")))
         .collect()
 }
 
@@ -164,11 +161,9 @@ pub(super) fn ttl(conn: &Connection, id: &JobId) -> Result<Option<i64>, Embedded
 }
 
 fn encode(job: &Job) -> Result<String, EmbeddedError> {
-    serde_json::to_string(job).map_err(|err| {
-        EmbeddedError::Corrupt(format!("job {} cannot be encoded: {err}", job.job_id))
-    })
+    to_doc(job, format_args!("job {}", job.job_id))
 }
 
 fn decode(id: &JobId, doc: &str) -> Result<Job, EmbeddedError> {
-    serde_json::from_str(doc).map_err(|err| EmbeddedError::Corrupt(format!("job {id}: {err}")))
+    from_doc(doc, format_args!("job {id}"))
 }

@@ -6,7 +6,7 @@ use bedrock_lb_core::{BucketQuota, ModelRoute, QuotaTable, WorkerBeat};
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use crate::db::to_ms;
-use crate::error::EmbeddedError;
+use crate::error::{EmbeddedError, from_doc, to_doc};
 
 /// How long an expired heartbeat is kept before a later beat sweeps it: one day, as the
 /// DynamoDB adapter's TTL, so that a dead worker stays visible for diagnosis for a while.
@@ -182,12 +182,7 @@ pub(super) fn seed(conn: &mut Connection, seed: &QuotaTable) -> Result<bool, Emb
 
 /// Records or replaces `beat`, and sweeps heartbeats that expired over a day before it.
 pub(super) fn beat(conn: &mut Connection, beat: &WorkerBeat) -> Result<(), EmbeddedError> {
-    let doc = serde_json::to_string(beat).map_err(|err| {
-        EmbeddedError::Corrupt(format!(
-            "heartbeat of {} cannot be encoded: {err}",
-            beat.worker_id
-        ))
-    })?;
+    let doc = to_doc(beat, format_args!("heartbeat of {}", beat.worker_id))?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.prepare_cached(
         "INSERT INTO quota_workers (worker_id, seen_ms, expires_ms, doc) VALUES (?1, ?2, ?3, ?4) \
@@ -220,10 +215,7 @@ pub(super) fn beats_from(conn: &Connection, now_ms: i64) -> Result<Vec<WorkerBea
         })?
         .collect::<Result<Vec<_>, _>>()?;
     rows.into_iter()
-        .map(|(id, doc)| {
-            serde_json::from_str(&doc)
-                .map_err(|err| EmbeddedError::Corrupt(format!("heartbeat of {id}: {err}")))
-        })
+        .map(|(id, doc)| from_doc(&doc, format_args!("heartbeat of {id}")))
         .collect()
 }
 
